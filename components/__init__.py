@@ -1,0 +1,1 @@
+"""runtime-defense components: one ComponentResource per concern."""

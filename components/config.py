@@ -1,0 +1,365 @@
+"""The stack's configuration: read once, validated, frozen.
+
+Every key lives under the project's namespace (``runtime-defense:``). ``load()`` reads
+them all, checks every one, and raises a single ``ConfigError`` listing every problem
+(key, bad value, what is allowed) before any resource is registered. Components never
+read configuration themselves: they receive these objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+PROJECT = "runtime-defense"
+
+Profile = Literal["current", "tutorial"]
+PROFILES: tuple[Profile, ...] = ("current", "tutorial")
+
+# Namespaces the cluster owns: creating them would fail and destroying them would hurt.
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+_RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+_NODE_PORTS = (30000, 32767)
+
+
+class ConfigError(pulumi.RunError):
+    """Raised by ``load()`` with every configuration problem; nothing has been deployed."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{count} configuration problem{'s' if count != 1 else ''}, nothing was deployed:\n{lines}")
+
+
+@dataclass(frozen=True)
+class KubernetesTarget:
+    """Which cluster the one explicit Kubernetes provider talks to."""
+
+    context: str | None
+    kubeconfig: pulumi.Output[str] | None  # a path or the file's contents, always secret
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    monitoring: str
+    logging: str
+    falco: str
+
+    def distinct(self) -> tuple[str, ...]:
+        """Each namespace once, in a stable order."""
+        return tuple(dict.fromkeys((self.monitoring, self.logging, self.falco)))
+
+
+@dataclass(frozen=True)
+class ExistingMonitoring:
+    """An installation of Prometheus (and its operator, maybe) the stack plugs into."""
+
+    prometheus_url: str
+    service_monitors: bool
+    service_monitor_labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    deploy: bool
+    grafana_node_port: int
+    control_plane_metrics: bool
+    existing: ExistingMonitoring | None
+
+    @property
+    def has_prometheus_operator(self) -> bool:
+        """Whether ServiceMonitors will be picked up (else scrape annotations are used)."""
+        return self.deploy or (self.existing is not None and self.existing.service_monitors)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    storage_size: str
+    storage_class: str | None
+    retention: str
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    profile: Profile
+    kubernetes: KubernetesTarget
+    namespaces: Namespaces
+    monitoring: MonitoringConfig
+    logging: LoggingConfig
+
+
+T = TypeVar("T")
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else f'"{value}"'
+
+
+class _Reader:
+    """Typed getters that record problems instead of raising, so all are reported at once."""
+
+    def __init__(self) -> None:
+        self._config = pulumi.Config(PROJECT)
+        self.problems: list[str] = []
+
+    # -- reporting -------------------------------------------------------------------
+    def problem(self, key: str, value: Any, allowed: str) -> None:
+        self.problems.append(f"{PROJECT}:{key} = {_show(value)}: {allowed}")
+
+    def missing(self, key: str, why: str) -> None:
+        self.problems.append(f"{PROJECT}:{key} is not set: {why}")
+
+    # -- raw access ------------------------------------------------------------------
+    def raw(self, key: str) -> str | None:
+        """The stored string, secret or not, for validation only (never echoed if secret)."""
+        value = runtime_config.get_config(f"{PROJECT}:{key}")
+        return None if value is None else str(value)
+
+    def is_secret(self, key: str) -> bool:
+        return runtime_config.is_config_secret(f"{PROJECT}:{key}")
+
+    def section(self, key: str, known: tuple[str, ...]) -> dict[str, Any]:
+        """A structured value (``pulumi config set --path key.sub value``) with known sub-keys."""
+        text = self.raw(key)
+        if text is None:
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if not isinstance(value, dict):
+            self.problem(key, value, f"must be a map with keys {', '.join(known)}")
+            return {}
+        for sub in value:
+            if sub not in known:
+                self.problem(f"{key}.{sub}", value[sub], f"unknown key; {key} takes {', '.join(known)}")
+        return value
+
+    def unknown_top_level_keys(self, known: tuple[str, ...]) -> None:
+        """Catch typos such as ``runtime-defense:profle`` that would otherwise be ignored."""
+        prefix = f"{PROJECT}:"
+        present = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+        for full_key in sorted(present):
+            if not full_key.startswith(prefix):
+                continue
+            key = full_key[len(prefix) :]
+            if key in known:
+                continue
+            head = key.split(".", 1)[0]
+            hint = (
+                f"set it with `pulumi config set --path {key} ...` (without --path the dot is part of the key)"
+                if "." in key and head in known
+                else f"known keys: {', '.join(known)}"
+            )
+            shown = "<secret>" if self.is_secret(key) else present[full_key]
+            self.problem(key, shown, f"unknown key; {hint}")
+
+    # -- typed values -------------------------------------------------------------------
+    def choice(self, key: str, value: Any, allowed: tuple[T, ...], default: T) -> T:
+        if value is None:
+            return default
+        if value not in allowed:
+            self.problem(key, value, "allowed values are " + ", ".join(_show(a) for a in allowed))
+            return default
+        return value
+
+    def boolean(self, key: str, value: Any, default: bool) -> bool:
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        self.problem(key, value, "must be true or false")
+        return default
+
+    def integer(self, key: str, value: Any, default: int, low: int, high: int) -> int:
+        if value is None:
+            return default
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value)
+        if number is None or not low <= number <= high:
+            self.problem(key, value, f"must be a whole number from {low} to {high}")
+            return default
+        return number
+
+    def matching(self, key: str, value: Any, default: str | None, pattern: re.Pattern[str], allowed: str) -> str | None:
+        if value is None:
+            return default
+        if not isinstance(value, str) or not pattern.match(value):
+            self.problem(key, value, allowed)
+            return default
+        return value
+
+    def namespace(self, key: str, value: Any, default: str) -> str:
+        if value is None:
+            return default
+        if not isinstance(value, str) or len(value) > 63 or not _RFC1123_LABEL.match(value):
+            self.problem(
+                key,
+                value,
+                "must be an RFC 1123 label: at most 63 characters, lower-case letters, digits "
+                "and '-', starting and ending with a letter or digit",
+            )
+            return default
+        if value in RESERVED_NAMESPACES:
+            self.problem(
+                key,
+                value,
+                f"is owned by the cluster ({', '.join(sorted(RESERVED_NAMESPACES))}); "
+                "choose a namespace the stack can create and destroy",
+            )
+            return default
+        return value
+
+    def url(self, key: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not re.match(r"^https?://[^/\s:]+(:[0-9]{1,5})?(/\S*)?$", value):
+            self.problem(
+                key, value, "must be an http:// or https:// URL with a host, e.g. http://prometheus.monitoring:9090"
+            )
+            return None
+        return value.rstrip("/")
+
+    def string_map(self, key: str, value: Any) -> Mapping[str, str]:
+        if value is None:
+            return MappingProxyType({})
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            self.problem(key, value, "must be a map of strings to strings")
+            return MappingProxyType({})
+        return MappingProxyType(dict(value))
+
+
+TOP_LEVEL_KEYS = ("profile", "kubeContext", "kubeconfig", "namespaces", "monitoring", "logging")
+
+
+def _kubernetes(r: _Reader) -> KubernetesTarget:
+    context = r.raw("kubeContext")
+    if context is not None and not context.strip():
+        r.problem("kubeContext", context, "must name a context in your kubeconfig, e.g. minikube")
+        context = None
+    kubeconfig_text = r.raw("kubeconfig")
+    kubeconfig = None
+    if kubeconfig_text is not None:
+        is_contents = "\n" in kubeconfig_text or kubeconfig_text.lstrip().startswith(("apiVersion", "{"))
+        if not is_contents and not os.path.exists(os.path.expanduser(kubeconfig_text)):
+            shown = "<secret>" if r.is_secret("kubeconfig") else kubeconfig_text
+            r.problem("kubeconfig", shown, "must be the path of an existing kubeconfig file or its contents")
+        else:
+            path_or_contents = kubeconfig_text if is_contents else os.path.expanduser(kubeconfig_text)
+            kubeconfig = pulumi.Output.secret(path_or_contents)
+    return KubernetesTarget(context=context, kubeconfig=kubeconfig)
+
+
+def _namespaces(r: _Reader) -> Namespaces:
+    section = r.section("namespaces", ("monitoring", "logging", "falco"))
+    return Namespaces(
+        monitoring=r.namespace("namespaces.monitoring", section.get("monitoring"), "monitoring"),
+        logging=r.namespace("namespaces.logging", section.get("logging"), "logging"),
+        falco=r.namespace("namespaces.falco", section.get("falco"), "falco"),
+    )
+
+
+def _monitoring(r: _Reader) -> MonitoringConfig:
+    keys = (
+        "deploy",
+        "grafanaNodePort",
+        "controlPlaneMetrics",
+        "prometheusUrl",
+        "serviceMonitors",
+        "serviceMonitorLabels",
+    )
+    section = r.section("monitoring", keys)
+    deploy = r.boolean("monitoring.deploy", section.get("deploy"), True)
+    node_port = r.integer("monitoring.grafanaNodePort", section.get("grafanaNodePort"), 30300, *_NODE_PORTS)
+    control_plane = r.boolean("monitoring.controlPlaneMetrics", section.get("controlPlaneMetrics"), False)
+    existing = None
+    if deploy:
+        for key in ("prometheusUrl", "serviceMonitors", "serviceMonitorLabels"):
+            if key in section:
+                r.problem(
+                    f"monitoring.{key}",
+                    section[key],
+                    "only applies with monitoring.deploy = false (an existing Prometheus)",
+                )
+    else:
+        prometheus_url = r.url("monitoring.prometheusUrl", section.get("prometheusUrl"))
+        if "prometheusUrl" not in section:
+            r.missing(
+                "monitoring.prometheusUrl",
+                "with monitoring.deploy = false, give the in-cluster URL of your Prometheus, e.g. "
+                "`pulumi config set --path monitoring.prometheusUrl http://prometheus-operated.monitoring:9090`",
+            )
+        existing = ExistingMonitoring(
+            prometheus_url=prometheus_url or "",
+            service_monitors=r.boolean("monitoring.serviceMonitors", section.get("serviceMonitors"), False),
+            service_monitor_labels=r.string_map("monitoring.serviceMonitorLabels", section.get("serviceMonitorLabels")),
+        )
+    if not deploy:
+        for key in ("grafanaNodePort", "controlPlaneMetrics"):
+            if key in section:
+                r.problem(f"monitoring.{key}", section[key], "only applies with monitoring.deploy = true")
+    return MonitoringConfig(
+        deploy=deploy, grafana_node_port=node_port, control_plane_metrics=control_plane, existing=existing
+    )
+
+
+def _logging(r: _Reader) -> LoggingConfig:
+    section = r.section("logging", ("storageSize", "storageClass", "retention"))
+    storage_class = section.get("storageClass")
+    if storage_class is not None and (
+        not isinstance(storage_class, str) or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", storage_class)
+    ):
+        r.problem("logging.storageClass", storage_class, "must be the name of a StorageClass, e.g. standard")
+        storage_class = None
+    return LoggingConfig(
+        storage_size=r.matching(
+            "logging.storageSize",
+            section.get("storageSize"),
+            "5Gi",
+            _QUANTITY,
+            "must be a Kubernetes quantity such as 5Gi or 500Mi",
+        )
+        or "5Gi",
+        storage_class=storage_class,
+        retention=r.matching(
+            "logging.retention",
+            section.get("retention"),
+            "168h",
+            _DURATION,
+            "must be a duration such as 168h, 7d or 30d",
+        )
+        or "168h",
+    )
+
+
+def load() -> StackConfig:
+    """Read and validate the whole stack configuration, or raise ConfigError with every problem."""
+    r = _Reader()
+    r.unknown_top_level_keys(TOP_LEVEL_KEYS)
+    config = StackConfig(
+        profile=r.choice("profile", r.raw("profile"), PROFILES, "current"),
+        kubernetes=_kubernetes(r),
+        namespaces=_namespaces(r),
+        monitoring=_monitoring(r),
+        logging=_logging(r),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config

@@ -1,0 +1,148 @@
+"""Bad configuration is refused with an error naming the key, the value and what is allowed,
+and nothing at all is registered."""
+
+import pytest
+from harness import run_program
+
+from components.config import ConfigError
+
+BAD_CONFIGS = [
+    pytest.param(
+        {"profile": "latest"},
+        ['runtime-defense:profile = "latest": allowed values are "current", "tutorial"'],
+        id="unknown-profile",
+    ),
+    pytest.param(
+        {"namespaces": {"monitoring": "Monitoring"}},
+        ['runtime-defense:namespaces.monitoring = "Monitoring": must be an RFC 1123 label'],
+        id="namespace-upper-case",
+    ),
+    pytest.param(
+        {"namespaces": {"logging": "l" * 64}},
+        [f'runtime-defense:namespaces.logging = "{"l" * 64}": must be an RFC 1123 label: at most 63'],
+        id="namespace-too-long",
+    ),
+    pytest.param(
+        {"namespaces": {"falco": "kube-system"}},
+        ['runtime-defense:namespaces.falco = "kube-system": is owned by the cluster'],
+        id="namespace-reserved",
+    ),
+    pytest.param(
+        {"namespaces": {"prometheus": "metrics"}},
+        ['runtime-defense:namespaces.prometheus = "metrics": unknown key; namespaces takes monitoring, logging, falco'],
+        id="namespace-unknown-subkey",
+    ),
+    pytest.param(
+        {"namespaces": "monitoring"},
+        ['runtime-defense:namespaces = "monitoring": must be a map with keys monitoring, logging, falco'],
+        id="namespaces-not-a-map",
+    ),
+    pytest.param(
+        {"monitoring": {"grafanaNodePort": 8080}},
+        ["runtime-defense:monitoring.grafanaNodePort = 8080: must be a whole number from 30000 to 32767"],
+        id="node-port-out-of-range",
+    ),
+    pytest.param(
+        {"monitoring": {"deploy": "yes"}},
+        ['runtime-defense:monitoring.deploy = "yes": must be true or false'],
+        id="deploy-not-boolean",
+    ),
+    pytest.param(
+        {"monitoring": {"deploy": False}},
+        ["runtime-defense:monitoring.prometheusUrl is not set: with monitoring.deploy = false"],
+        id="existing-prometheus-without-url",
+    ),
+    pytest.param(
+        {"monitoring": {"deploy": False, "prometheusUrl": "prometheus:9090"}},
+        ['runtime-defense:monitoring.prometheusUrl = "prometheus:9090": must be an http:// or https:// URL'],
+        id="existing-prometheus-url-without-scheme",
+    ),
+    pytest.param(
+        {"monitoring": {"prometheusUrl": "http://prometheus:9090"}},
+        [
+            'runtime-defense:monitoring.prometheusUrl = "http://prometheus:9090": only applies with '
+            "monitoring.deploy = false"
+        ],
+        id="existing-prometheus-url-with-baseline",
+    ),
+    pytest.param(
+        {"logging": {"storageSize": "5GB"}},
+        ['runtime-defense:logging.storageSize = "5GB": must be a Kubernetes quantity such as 5Gi'],
+        id="storage-size-not-a-quantity",
+    ),
+    pytest.param(
+        {"logging": {"retention": "1 week"}},
+        ['runtime-defense:logging.retention = "1 week": must be a duration such as 168h'],
+        id="retention-not-a-duration",
+    ),
+    pytest.param(
+        {"profle": "tutorial"},
+        ['runtime-defense:profle = "tutorial": unknown key; known keys: profile,'],
+        id="misspelt-top-level-key",
+    ),
+    pytest.param(
+        {"monitoring.deploy": "false"},
+        [
+            'runtime-defense:monitoring.deploy = "false": unknown key; set it with '
+            "`pulumi config set --path monitoring.deploy ...`"
+        ],
+        id="dotted-key-set-without-path",
+    ),
+    pytest.param(
+        {"kubeconfig": "/nonexistent/kubeconfig"},
+        ['runtime-defense:kubeconfig = "/nonexistent/kubeconfig": must be the path of an existing kubeconfig'],
+        id="kubeconfig-missing-file",
+    ),
+    pytest.param(
+        {"kubeContext": " "},
+        ['runtime-defense:kubeContext = " ": must name a context in your kubeconfig'],
+        id="kube-context-blank",
+    ),
+]
+
+
+def _problems(run) -> list[str]:
+    assert isinstance(run.error, ConfigError), f"expected a ConfigError, got {run.error!r}"
+    return run.error.problems
+
+
+@pytest.mark.parametrize(("config", "expected"), BAD_CONFIGS)
+def test_bad_config_is_a_clear_error_and_registers_nothing(config, expected):
+    run = run_program(config, expect_error=True)
+    problems = _problems(run)
+    for text in expected:
+        assert any(p.startswith(text) for p in problems), f"{text!r} not in {problems}"
+    assert len(problems) == len(expected), problems
+    assert run.resources == [], [r.name for r in run.resources]
+
+
+def test_every_problem_is_reported_at_once():
+    run = run_program(
+        {"profile": "old", "namespaces": {"logging": "Logs"}, "monitoring": {"grafanaNodePort": "web"}},
+        expect_error=True,
+    )
+    problems = _problems(run)
+    assert [p.split(" = ")[0] for p in problems] == [
+        "runtime-defense:profile",
+        "runtime-defense:namespaces.logging",
+        "runtime-defense:monitoring.grafanaNodePort",
+    ]
+    assert str(run.error).startswith("3 configuration problems, nothing was deployed:")
+    assert run.resources == []
+
+
+def test_secret_values_are_never_echoed_in_errors():
+    run = run_program(
+        {"kubeconfig": "/nonexistent/admin-token-kubeconfig"}, secret_keys=["kubeconfig"], expect_error=True
+    )
+    assert "admin-token" not in str(run.error)
+    assert 'runtime-defense:kubeconfig = "<secret>"' in str(run.error)
+
+
+def test_kubeconfig_contents_are_accepted_and_kept_secret(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("apiVersion: v1\nkind: Config\n")
+    run = run_program({"kubeconfig": str(path)})
+    provider = run.named("kubernetes")
+    assert provider.plain("kubeconfig") == str(path)
+    assert provider.secret("kubeconfig")
