@@ -1,0 +1,73 @@
+"""CPU and memory for every container the stack runs, sized for a default minikube.
+
+A default minikube node has 2 CPU and 4 GiB, and its own control plane requests about
+0.75 CPU. Most charts here declare no resources at all (and Loki's caches default to
+11 GiB), so the program sets every one: requests are what the scheduler reserves, memory
+limits stop one runaway pod from taking the node. No CPU limits: throttling a security
+sensor hides events, and requests already share CPU fairly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ContainerSize:
+    cpu: str  # request, millicores
+    memory: str  # request, MiB
+    memory_limit: str
+
+    def values(self) -> dict[str, Any]:
+        """The ``resources`` block charts take."""
+        return {
+            "requests": {"cpu": self.cpu, "memory": self.memory},
+            "limits": {"memory": self.memory_limit},
+        }
+
+    @property
+    def cpu_millis(self) -> int:
+        return int(self.cpu.removesuffix("m"))
+
+    @property
+    def memory_mib(self) -> int:
+        return int(self.memory.removesuffix("Mi"))
+
+
+# Long-running containers, by workload. Init containers are listed separately: they run
+# before the others and do not add to a pod's steady-state reservation.
+CONTAINERS: Mapping[str, ContainerSize] = {
+    "prometheus": ContainerSize("100m", "320Mi", "1024Mi"),
+    "prometheus-config-reloader": ContainerSize("10m", "16Mi", "48Mi"),
+    "prometheus-operator": ContainerSize("20m", "48Mi", "128Mi"),
+    "kube-state-metrics": ContainerSize("10m", "32Mi", "96Mi"),
+    "node-exporter": ContainerSize("10m", "24Mi", "64Mi"),
+    "grafana": ContainerSize("50m", "160Mi", "384Mi"),
+    "grafana-sidecar": ContainerSize("10m", "48Mi", "96Mi"),
+    "loki": ContainerSize("100m", "256Mi", "768Mi"),
+    "memcached-exporter": ContainerSize("5m", "16Mi", "32Mi"),
+    "alloy": ContainerSize("50m", "96Mi", "256Mi"),
+    "alloy-config-reloader": ContainerSize("5m", "16Mi", "48Mi"),
+    "loki-2": ContainerSize("100m", "192Mi", "512Mi"),
+    "promtail": ContainerSize("50m", "64Mi", "192Mi"),
+}
+INIT_CONTAINERS: Mapping[str, ContainerSize] = {
+    "grafana-init-chown-data": ContainerSize("10m", "16Mi", "32Mi"),
+}
+
+# Loki's memcached caches take their size in MB and derive requests from it
+# (memory request = 1.2 x allocatedMemory): 64 MB chunks, 32 MB results.
+LOKI_CHUNKS_CACHE_MB = 64
+LOKI_RESULTS_CACHE_MB = 32
+LOKI_CACHE_CPU = "20m"
+
+# What the stack may reserve on a default minikube once its control plane is running.
+MINIKUBE_BUDGET_CPU_MILLIS = 1200
+MINIKUBE_BUDGET_MEMORY_MIB = 3072
+
+
+def memcached_request_mib(allocated_mb: int) -> int:
+    """The memory request Loki's chart derives for a memcached cache (its own rounding)."""
+    return (allocated_mb * 12 + 5) // 10
