@@ -17,12 +17,24 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 import pulumi
+import yaml
 from pulumi.runtime import config as runtime_config
 
 PROJECT = "runtime-defense"
 
 Profile = Literal["current", "tutorial"]
 PROFILES: tuple[Profile, ...] = ("current", "tutorial")
+
+# Falco drivers each profile's chart accepts; the first is the default. Chart 9 (current)
+# removed the legacy `ebpf` probe; chart 8 (tutorial) still has it, the walk-through's choice.
+FALCO_DRIVERS: dict[Profile, tuple[str, ...]] = {
+    "current": ("modern_ebpf", "kmod", "auto"),
+    "tutorial": ("ebpf", "modern_ebpf", "kmod"),
+}
+KeyAlgorithm = Literal["ECDSA-P256", "RSA-2048", "RSA-4096"]
+KEY_ALGORITHMS: tuple[KeyAlgorithm, ...] = ("ECDSA-P256", "RSA-2048", "RSA-4096")
+# The top-level keys of a Falco rules file.
+FALCO_RULE_ITEMS = ("rule", "macro", "list", "required_engine_version", "required_plugin_versions")
 
 # Namespaces the cluster owns: creating them would fail and destroying them would hurt.
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -92,12 +104,34 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class FalcoConfig:
+    driver: str
+    custom_rules: Mapping[str, str]  # rules file name -> rules YAML
+
+
+@dataclass(frozen=True)
+class PkiConfig:
+    key_algorithm: KeyAlgorithm
+    validity_hours: int
+    early_renewal_hours: int
+    ca_validity_hours: int
+
+
+@dataclass(frozen=True)
+class EventExportConfig:
+    replicas: int  # Falcosidekick replicas (current profile)
+
+
+@dataclass(frozen=True)
 class StackConfig:
     profile: Profile
     kubernetes: KubernetesTarget
     namespaces: Namespaces
     monitoring: MonitoringConfig
     logging: LoggingConfig
+    falco: FalcoConfig
+    pki: PkiConfig
+    event_export: EventExportConfig
 
 
 T = TypeVar("T")
@@ -246,7 +280,17 @@ class _Reader:
         return MappingProxyType(dict(value))
 
 
-TOP_LEVEL_KEYS = ("profile", "kubeContext", "kubeconfig", "namespaces", "monitoring", "logging")
+TOP_LEVEL_KEYS = (
+    "profile",
+    "kubeContext",
+    "kubeconfig",
+    "namespaces",
+    "monitoring",
+    "logging",
+    "falco",
+    "pki",
+    "eventExport",
+)
 
 
 def _kubernetes(r: _Reader) -> KubernetesTarget:
@@ -349,16 +393,117 @@ def _logging(r: _Reader) -> LoggingConfig:
     )
 
 
+def _falco(r: _Reader, profile: Profile) -> FalcoConfig:
+    section = r.section("falco", ("driver", "customRules"))
+    drivers = FALCO_DRIVERS[profile]
+    driver = section.get("driver")
+    if driver is not None and driver not in drivers:
+        why = " (falco chart 9 removed the legacy probe; modern_ebpf needs no download)" if driver == "ebpf" else ""
+        r.problem(
+            "falco.driver",
+            driver,
+            f"not a driver of profile {profile}{why}; allowed: {', '.join(drivers)}",
+        )
+        driver = None
+    return FalcoConfig(driver=driver or drivers[0], custom_rules=_custom_rules(r, section.get("customRules")))
+
+
+def _custom_rules(r: _Reader, value: Any) -> Mapping[str, str]:
+    """A map of rules file name to rules text, each parsed as Falco reads it."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, dict):
+        r.problem("falco.customRules", value, "must be a map of file name (e.g. my-rules.yaml) to rules YAML")
+        return MappingProxyType({})
+    rules: dict[str, str] = {}
+    for name, text in value.items():
+        key = f"falco.customRules.{name}"
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.ya?ml$", name):
+            r.problem(key, name, "the file name must end in .yaml or .yml and use letters, digits, '.', '_', '-'")
+            continue
+        if not isinstance(text, str):
+            r.problem(key, text, "must be the rules file's text")
+            continue
+        lines = text.splitlines() or [""]
+        try:
+            items = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = mark.line if mark else 0
+            r.problem(
+                key,
+                _excerpt(lines[min(line, len(lines) - 1)]),
+                f"is not valid YAML (line {line + 1}: {getattr(error, 'problem', None) or error})",
+            )
+            continue
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict) and any(k in item for k in FALCO_RULE_ITEMS) for item in items
+        ):
+            r.problem(
+                key,
+                _excerpt(lines[0]),
+                f"must be a YAML list whose items each have one of: {', '.join(FALCO_RULE_ITEMS)}",
+            )
+            continue
+        rules[name] = text
+    return MappingProxyType(rules)
+
+
+def _excerpt(line: str) -> str:
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def _pki(r: _Reader) -> PkiConfig:
+    section = r.section("pki", ("keyAlgorithm", "validityHours", "earlyRenewalHours", "caValidityHours"))
+    year = 24 * 365
+    validity = r.integer("pki.validityHours", section.get("validityHours"), year, 1, 10 * year)
+    renewal = r.integer("pki.earlyRenewalHours", section.get("earlyRenewalHours"), 30 * 24, 0, 10 * year)
+    ca_validity = r.integer("pki.caValidityHours", section.get("caValidityHours"), 5 * year, 1, 30 * year)
+    if renewal >= validity:
+        r.problem(
+            "pki.earlyRenewalHours",
+            renewal,
+            f"must be shorter than pki.validityHours ({validity}), or certificates renew on every update",
+        )
+    if ca_validity < validity:
+        r.problem(
+            "pki.caValidityHours",
+            ca_validity,
+            f"must be at least pki.validityHours ({validity}): a certificate cannot outlive its CA",
+        )
+    return PkiConfig(
+        key_algorithm=r.choice("pki.keyAlgorithm", section.get("keyAlgorithm"), KEY_ALGORITHMS, "ECDSA-P256"),
+        validity_hours=validity,
+        early_renewal_hours=renewal,
+        ca_validity_hours=ca_validity,
+    )
+
+
+def _event_export(r: _Reader, profile: Profile) -> EventExportConfig:
+    section = r.section("eventExport", ("replicas",))
+    if profile == "tutorial" and "replicas" in section:
+        r.problem(
+            "eventExport.replicas",
+            section["replicas"],
+            "only applies with profile current (falco-exporter runs one pod per node)",
+        )
+    return EventExportConfig(replicas=r.integer("eventExport.replicas", section.get("replicas"), 1, 1, 10))
+
+
 def load() -> StackConfig:
     """Read and validate the whole stack configuration, or raise ConfigError with every problem."""
     r = _Reader()
     r.unknown_top_level_keys(TOP_LEVEL_KEYS)
+    profile = r.choice("profile", r.raw("profile"), PROFILES, "current")
     config = StackConfig(
-        profile=r.choice("profile", r.raw("profile"), PROFILES, "current"),
+        profile=profile,
         kubernetes=_kubernetes(r),
         namespaces=_namespaces(r),
         monitoring=_monitoring(r),
         logging=_logging(r),
+        falco=_falco(r, profile),
+        pki=_pki(r),
+        event_export=_event_export(r, profile),
     )
     if r.problems:
         raise ConfigError(r.problems)

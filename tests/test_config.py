@@ -94,6 +94,65 @@ BAD_CONFIGS = [
         id="kubeconfig-missing-file",
     ),
     pytest.param(
+        {"falco": {"driver": "ebpf"}},
+        [
+            'runtime-defense:falco.driver = "ebpf": not a driver of profile current (falco chart 9 removed the '
+            "legacy probe; modern_ebpf needs no download); allowed: modern_ebpf, kmod, auto"
+        ],
+        id="legacy-ebpf-driver-with-current",
+    ),
+    pytest.param(
+        {"profile": "tutorial", "falco": {"driver": "auto"}},
+        ['runtime-defense:falco.driver = "auto": not a driver of profile tutorial; allowed: ebpf, modern_ebpf, kmod'],
+        id="driver-not-in-tutorial",
+    ),
+    pytest.param(
+        {"falco": {"customRules": {"rules.txt": "- rule: x"}}},
+        ['runtime-defense:falco.customRules.rules.txt = "rules.txt": the file name must end in .yaml or .yml'],
+        id="custom-rules-file-name",
+    ),
+    pytest.param(
+        {"falco": {"customRules": {"local.yaml": "- rule: [unclosed"}}},
+        [
+            'runtime-defense:falco.customRules.local.yaml = "- rule: [unclosed": is not valid YAML (line 1: '
+            "expected ',' or ']', but got '<stream end>')"
+        ],
+        id="custom-rules-not-yaml",
+    ),
+    pytest.param(
+        {"falco": {"customRules": {"local.yaml": "rule: not a list"}}},
+        [
+            'runtime-defense:falco.customRules.local.yaml = "rule: not a list": must be a YAML list whose items '
+            "each have one of: rule, macro, list"
+        ],
+        id="custom-rules-not-a-list",
+    ),
+    pytest.param(
+        {"pki": {"keyAlgorithm": "DSA-1024"}},
+        ['runtime-defense:pki.keyAlgorithm = "DSA-1024": allowed values are "ECDSA-P256", "RSA-2048", "RSA-4096"'],
+        id="pki-algorithm",
+    ),
+    pytest.param(
+        {"pki": {"validityHours": 720, "earlyRenewalHours": 720}},
+        ["runtime-defense:pki.earlyRenewalHours = 720: must be shorter than pki.validityHours (720)"],
+        id="pki-renewal-not-shorter-than-validity",
+    ),
+    pytest.param(
+        {"pki": {"validityHours": 9000, "caValidityHours": 8760}},
+        ["runtime-defense:pki.caValidityHours = 8760: must be at least pki.validityHours (9000)"],
+        id="pki-ca-shorter-than-leaf",
+    ),
+    pytest.param(
+        {"pki": {"validityHours": 0}},
+        ["runtime-defense:pki.validityHours = 0: must be a whole number from 1 to 87600"],
+        id="pki-zero-validity",
+    ),
+    pytest.param(
+        {"profile": "tutorial", "eventExport": {"replicas": 2}},
+        ["runtime-defense:eventExport.replicas = 2: only applies with profile current"],
+        id="sidekick-replicas-in-tutorial",
+    ),
+    pytest.param(
         {"kubeContext": " "},
         ['runtime-defense:kubeContext = " ": must name a context in your kubeconfig'],
         id="kube-context-blank",
