@@ -108,10 +108,10 @@ def fake_tls_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     tag = f"{args.typ.rsplit(':', 1)[-1]} {args.name}"
     pem = lambda kind: f"-----BEGIN {kind}-----\n{tag}\n-----END {kind}-----\n"  # noqa: E731
     if args.typ == "tls:index/privateKey:PrivateKey":
-        return {"private_key_pem": pem("PRIVATE KEY"), "public_key_pem": pem("PUBLIC KEY")}
+        return {"privateKeyPem": pem("PRIVATE KEY"), "publicKeyPem": pem("PUBLIC KEY")}
     if args.typ == "tls:index/certRequest:CertRequest":
-        return {"cert_request_pem": pem("CERTIFICATE REQUEST")}
-    return {"cert_pem": pem("CERTIFICATE")}
+        return {"certRequestPem": pem("CERTIFICATE REQUEST")}
+    return {"certPem": pem("CERTIFICATE")}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
