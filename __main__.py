@@ -4,9 +4,11 @@ import pulumi
 
 from components import config as stack_config
 from components.cluster import kubernetes_provider
+from components.event_pipeline import FalcoEventPipeline, FalcoEventPipelineArgs
 from components.logging_stack import WALKTHROUGH_QUERY, LoggingStack, LoggingStackArgs
 from components.monitoring import MonitoringBaseline, MonitoringBaselineArgs
 from components.namespaces import StackNamespaces
+from components.scraping import Scraping
 
 cfg = stack_config.load()
 on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes)])
@@ -36,12 +38,38 @@ logging = LoggingStack(
     ),
     on_cluster,
 )
+existing = cfg.monitoring.existing
+events = FalcoEventPipeline(
+    "falco",
+    FalcoEventPipelineArgs(
+        profile=cfg.profile,
+        namespace=namespaces.falco,
+        falco=cfg.falco,
+        pki=cfg.pki,
+        sidekick_replicas=cfg.event_export.replicas,
+        loki_push_url=logging.push_url,
+        scraping=Scraping(
+            service_monitors=cfg.monitoring.has_prometheus_operator,
+            labels=existing.service_monitor_labels if existing else {},
+            crds=monitoring.chart if monitoring else None,
+        ),
+        dashboards=monitoring is not None,
+    ),
+    on_cluster,
+)
 
 pulumi.export("profile", cfg.profile)
-pulumi.export("namespaces", {"monitoring": namespaces.monitoring.name, "logging": namespaces.logging.name})
+pulumi.export(
+    "namespaces",
+    {"monitoring": namespaces.monitoring.name, "logging": namespaces.logging.name, "falco": namespaces.falco.name},
+)
 pulumi.export("lokiQueryUrl", logging.query_url)
 pulumi.export("lokiPushUrl", logging.push_url)
 pulumi.export("walkthroughLogQuery", WALKTHROUGH_QUERY)
+pulumi.export("falcoDriver", cfg.falco.driver)
+pulumi.export("eventEndpoint", events.endpoint)
+pulumi.export("mtlsCaCertPem", events.ca_cert_pem)
+pulumi.export("mtlsClientSecret", events.client_secret)
 if monitoring is not None:
     pulumi.export("grafanaNodePort", monitoring.grafana_node_port)
     pulumi.export("grafanaAdminUser", monitoring.grafana_admin_user)

@@ -52,9 +52,15 @@ CONTAINERS: Mapping[str, ContainerSize] = {
     "alloy-config-reloader": ContainerSize("5m", "16Mi", "48Mi"),
     "loki-2": ContainerSize("100m", "192Mi", "512Mi"),
     "promtail": ContainerSize("50m", "64Mi", "192Mi"),
+    "falco": ContainerSize("100m", "256Mi", "1024Mi"),
+    "falcosidekick": ContainerSize("10m", "32Mi", "128Mi"),
+    "falco-exporter": ContainerSize("10m", "24Mi", "96Mi"),
 }
 INIT_CONTAINERS: Mapping[str, ContainerSize] = {
     "grafana-init-chown-data": ContainerSize("10m", "16Mi", "32Mi"),
+    "falcoctl-artifact-install": ContainerSize("10m", "32Mi", "128Mi"),
+    # Downloads, or builds, the kmod/eBPF probe (not run for modern_ebpf).
+    "falco-driver-loader": ContainerSize("50m", "128Mi", "1024Mi"),
 }
 
 # Loki's memcached caches take their size in MB and derive requests from it

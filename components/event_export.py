@@ -1,0 +1,140 @@
+"""FalcoEventExport: where Falco's events go over mutual TLS, and become metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pulumi
+
+from components import manifests
+from components.charts import FALCO_EXPORTER, FALCOSIDEKICK, helm_chart
+from components.falco import DASHBOARD_FOLDER
+from components.namespaces import Namespace
+from components.pki import TlsMount
+from components.scraping import Scraping, scrape_annotations, service_monitor
+from components.sizing import CONTAINERS
+
+SIDEKICK_RELEASE = "falcosidekick"
+SIDEKICK_PORT = 2801  # TLS, client certificate required
+SIDEKICK_PLAIN_PORT = 2810  # health checks and metrics only
+SIDEKICK_PLAIN_PATHS = "/ping,/healthz,/metrics"
+SIDEKICK_SELECTOR = {"app.kubernetes.io/name": "falcosidekick", "app.kubernetes.io/instance": SIDEKICK_RELEASE}
+
+EXPORTER_RELEASE = "falco-exporter"
+# The exporter's DaemonSet always mounts the Secret "<fullname>-certs" (the chart has no
+# existingSecret option), so the name is fixed and the program creates that Secret itself.
+EXPORTER_CLIENT_SECRET = f"{EXPORTER_RELEASE}-certs"
+EXPORTER_SELECTOR = {"app.kubernetes.io/name": "falco-exporter", "app.kubernetes.io/instance": EXPORTER_RELEASE}
+
+
+@dataclass(frozen=True)
+class ReceiveOverHttps:
+    """current: Falcosidekick serves HTTPS with mutual TLS; Falco posts to it; events go on to Loki."""
+
+    tls: TlsMount
+    loki_push_url: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class PullOverGrpc:
+    """tutorial: falco-exporter dials Falco's gRPC server with its client certificate."""
+
+    host: str
+    port: int
+    tls: TlsMount
+
+
+@dataclass(frozen=True)
+class FalcoEventExportArgs:
+    namespace: Namespace
+    transport: ReceiveOverHttps | PullOverGrpc
+    scraping: Scraping
+    dashboards: bool  # a Grafana dashboard sidecar will load the chart's dashboard
+
+
+class FalcoEventExport(pulumi.ComponentResource):
+    """Deploys what receives Falco's events and counts them for Prometheus.
+
+    ``current``: Falcosidekick 0.14.0 as a TLS server that requires a client certificate,
+    forwarding every event to Loki (labelled with priority, rule, source, namespace and pod)
+    and exposing event counters. Only /ping, /healthz and /metrics are served without TLS.
+    ``tutorial``: falco-exporter 0.12.2 (deprecated) pulling events from Falco's gRPC server.
+    """
+
+    def __init__(self, name: str, args: FalcoEventExportArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("runtime-defense:events:FalcoEventExport", name, None, opts)
+        ns = args.namespace
+        transport = args.transport
+        if isinstance(transport, ReceiveOverHttps):
+            chart, release, selector, port = FALCOSIDEKICK, SIDEKICK_RELEASE, SIDEKICK_SELECTOR, "http-notls"
+            values = self._sidekick_values(transport, args.dashboards)
+            self.endpoint = f"https://{SIDEKICK_RELEASE}.{ns.name}.svc.cluster.local:{SIDEKICK_PORT}/"
+        else:
+            if transport.tls.secret != EXPORTER_CLIENT_SECRET:
+                raise ValueError(f"falco-exporter only mounts the Secret {EXPORTER_CLIENT_SECRET}")
+            chart, release, selector, port = FALCO_EXPORTER, EXPORTER_RELEASE, EXPORTER_SELECTOR, "metrics"
+            values = self._exporter_values(transport, ns, args.dashboards)
+            self.endpoint = f"{transport.host}:{transport.port}"
+
+        self.chart = helm_chart(
+            name,
+            chart,
+            release=release,
+            namespace=ns.ref,
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[transport.tls.ready]),
+        )
+        if args.scraping.service_monitors:
+            # The charts' own ServiceMonitors are no use here: Falcosidekick's scrapes the mTLS
+            # port, and falco-exporter's renders only if the CRD already exists when the chart is
+            # rendered, so a fresh cluster would get it on the second `pulumi up`, not the first.
+            manifests.apply(
+                f"{name}-servicemonitor",
+                [service_monitor(release, ns.ref, selector, port, args.scraping.labels)],
+                pulumi.ResourceOptions(parent=self, depends_on=[self.chart, *args.scraping.after_crds()]),
+            )
+        self.register_outputs({"endpoint": self.endpoint})
+
+    @staticmethod
+    def _sidekick_values(transport: ReceiveOverHttps, dashboards: bool) -> dict:
+        push = urlsplit(transport.loki_push_url)
+        return {
+            "replicaCount": transport.replicas,
+            "resources": CONTAINERS["falcosidekick"].values(),
+            "podAnnotations": {"checksum/mtls": transport.tls.checksum},
+            "config": {
+                "tlsserver": {
+                    "deploy": True,
+                    "mutualtls": True,
+                    "existingSecret": transport.tls.secret,
+                    "notlsport": SIDEKICK_PLAIN_PORT,
+                    "notlspaths": SIDEKICK_PLAIN_PATHS,
+                },
+                "loki": {
+                    "hostport": f"{push.scheme}://{push.netloc}",
+                    "endpoint": push.path,
+                    "format": "json",  # the whole event, so LogQL `| json` reaches every field
+                    "grafanaDashboard": {"enabled": dashboards, "configMap": {"folder": DASHBOARD_FOLDER}},
+                },
+            },
+            # Replaces the chart's bare `prometheus.io/scrape`, which would scrape the mTLS port.
+            "service": {"annotations": scrape_annotations(SIDEKICK_PLAIN_PORT)},
+        }
+
+    @staticmethod
+    def _exporter_values(transport: PullOverGrpc, ns: Namespace, dashboards: bool) -> dict:
+        return {
+            "fullnameOverride": EXPORTER_RELEASE,
+            "falco": {
+                "grpcUnixSocketPath": "",  # empty: dial host:port over TCP with mTLS
+                # Both read by templates/daemonset.yaml (--client-hostname, --client-port).
+                "grpcHostname": transport.host,
+                "grpcPort": transport.port,
+            },
+            "resources": CONTAINERS["falco-exporter"].values(),
+            "daemonset": {"annotations": {"checksum/mtls": transport.tls.checksum}},
+            "tolerations": [{"operator": "Exists"}],
+            "grafanaDashboard": {"enabled": dashboards, "namespace": ns.name, "folder": DASHBOARD_FOLDER},
+        }

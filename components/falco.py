@@ -1,0 +1,134 @@
+"""FalcoAgent: Falco on every node, watching system calls through its kernel driver."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+from components.charts import FALCO, FALCO_WITH_GRPC, helm_chart
+from components.namespaces import Namespace
+from components.pki import TlsMount
+from components.scraping import Scraping, scrape_annotations
+from components.sizing import CONTAINERS, INIT_CONTAINERS
+
+RELEASE = "falco"
+# The chart names its gRPC Service "<release>-grpc" and its metrics port 8765.
+GRPC_SERVICE = f"{RELEASE}-grpc"
+METRICS_PORT = 8765
+SELECTOR = {"app.kubernetes.io/name": "falco", "app.kubernetes.io/instance": RELEASE}
+DASHBOARD_FOLDER = "Falco"
+# Where the charts mount `certs.existingSecret` and `certs.existingClientSecret`.
+SERVER_CERTS = "/etc/falco/certs"
+CLIENT_CERTS = "/etc/falco/certs/client"
+
+
+@dataclass(frozen=True)
+class HttpsEventOutput:
+    """current: Falco posts every event as JSON to this URL, authenticating with the client certificate."""
+
+    url: str
+    tls: TlsMount
+
+
+@dataclass(frozen=True)
+class GrpcEventServer:
+    """tutorial: Falco serves its events over gRPC on TCP, requiring a client certificate."""
+
+    port: int
+    tls: TlsMount
+
+
+@dataclass(frozen=True)
+class FalcoAgentArgs:
+    namespace: Namespace
+    driver: str
+    custom_rules: Mapping[str, str]
+    events: HttpsEventOutput | GrpcEventServer
+    scraping: Scraping
+    dashboards: bool  # a Grafana dashboard sidecar will load the chart's dashboard
+
+
+class FalcoAgent(pulumi.ComponentResource):
+    """Deploys Falco as a DaemonSet that tolerates every taint, so no node goes unwatched.
+
+    With an HTTPS event output this is falco chart 9.1.0 (Falco 0.44), exporting its own
+    Prometheus metrics; with a gRPC event server it is chart 8.0.5 (Falco 0.43.1), the last
+    with gRPC. Either way the TLS material comes from a Kubernetes Secret the chart mounts,
+    never from chart values, and the pods restart when it rotates.
+    """
+
+    def __init__(self, name: str, args: FalcoAgentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("runtime-defense:falco:FalcoAgent", name, None, opts)
+        grpc = isinstance(args.events, GrpcEventServer)
+        self.chart = helm_chart(
+            name,
+            FALCO_WITH_GRPC if grpc else FALCO,
+            release=RELEASE,
+            namespace=args.namespace.ref,
+            values=self._values(args),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.events.tls.ready, *args.scraping.after_crds()]),
+        )
+        self.grpc_host = f"{GRPC_SERVICE}.{args.namespace.name}.svc.cluster.local" if grpc else None
+        self.register_outputs({})
+
+    @staticmethod
+    def _values(args: FalcoAgentArgs) -> dict:
+        events = args.events
+        values: dict = {
+            "driver": {
+                "kind": args.driver,
+                "loader": {"initContainer": {"resources": INIT_CONTAINERS["falco-driver-loader"].values()}},
+            },
+            # Every taint, control plane included: a node Falco does not run on is unwatched.
+            "tolerations": [{"operator": "Exists"}],
+            "resources": CONTAINERS["falco"].values(),
+            "podAnnotations": {"checksum/mtls": events.tls.checksum},
+            "customRules": dict(args.custom_rules),
+            "falcoctl": {
+                "artifact": {
+                    "install": {"resources": INIT_CONTAINERS["falcoctl-artifact-install"].values()},
+                    # Rules change only when this program changes, not weekly behind its back.
+                    "follow": {"enabled": False},
+                }
+            },
+        }
+        if isinstance(events, GrpcEventServer):
+            values["certs"] = {"existingSecret": events.tls.secret}
+            values["falco"] = {
+                "json_output": True,
+                "grpc": {
+                    "enabled": True,
+                    "bind_address": f"0.0.0.0:{events.port}",
+                    "threadiness": 0,
+                    # Read by templates/configmap.yaml, which writes .Values.falco as falco.yaml.
+                    "private_key": f"{SERVER_CERTS}/server.key",
+                    "cert_chain": f"{SERVER_CERTS}/server.crt",
+                    "root_certs": f"{SERVER_CERTS}/ca.crt",
+                },
+                "grpc_output": {"enabled": True},
+            }
+            return values
+
+        values["certs"] = {"existingClientSecret": events.tls.secret}
+        values["falco"] = {
+            "json_output": True,
+            "http_output": {
+                "enabled": True,
+                "url": events.url,
+                "mtls": True,
+                "client_cert": f"{CLIENT_CERTS}/client.crt",
+                "client_key": f"{CLIENT_CERTS}/client.key",
+                "ca_cert": f"{CLIENT_CERTS}/ca.crt",
+                "insecure": False,
+            },
+        }
+        values["metrics"] = {"enabled": True}
+        if args.scraping.service_monitors:
+            values["serviceMonitor"] = {"create": True, "labels": dict(args.scraping.labels)}
+        else:
+            values["metrics"]["service"] = {"annotations": scrape_annotations(METRICS_PORT)}
+        if args.dashboards:
+            values["grafana"] = {"dashboards": {"enabled": True, "configMaps": {"falco": {"folder": DASHBOARD_FOLDER}}}}
+        return values

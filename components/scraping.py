@@ -1,0 +1,45 @@
+"""How Prometheus finds the stack's metrics endpoints: ServiceMonitors when a Prometheus
+Operator watches them, scrape annotations otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components import manifests
+
+
+@dataclass(frozen=True)
+class Scraping:
+    service_monitors: bool  # a Prometheus Operator picks up ServiceMonitors
+    labels: Mapping[str, str] = field(default_factory=dict)  # labels it selects them by
+    crds: pulumi.Resource | None = None  # the chart installing the CRDs, when this stack deploys it
+
+    def after_crds(self) -> list[pulumi.Resource]:
+        return [self.crds] if self.crds is not None else []
+
+
+def scrape_annotations(port: int, path: str = "/metrics") -> dict[str, str]:
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": path}
+
+
+def service_monitor(
+    name: str,
+    namespace: pulumi.Input[str],
+    selector: Mapping[str, str],
+    port: str,
+    labels: Mapping[str, str],
+    path: str = "/metrics",
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": manifests.metadata(name, namespace, **labels),
+        "spec": {
+            "selector": {"matchLabels": dict(selector)},
+            "endpoints": [{"port": port, "path": path, "interval": "30s"}],
+        },
+    }
