@@ -107,7 +107,10 @@ def test_stack_outputs(profile_run):
 def test_evaluating_twice_gives_identical_inputs():
     def snapshot():
         run = run_program({"profile": "current"})
-        return [(r.type, r.name, r.parent, r.dependencies, r.inputs) for r in run.resources]
+        return sorted(
+            ((r.type, r.name, r.parent, sorted(r.dependencies), r.inputs) for r in run.resources),
+            key=lambda item: (item[0], item[1]),
+        )
 
     assert snapshot() == snapshot()
 

@@ -7,7 +7,8 @@ from harness import ROOT, run_program
 from components import sizing
 
 # Where each chart takes the resources of each long-running container it renders with
-# the program's values, and how many such containers run on a one-node cluster.
+# the program's values, and how many such containers run on a one-node cluster (a number,
+# or the values key holding it).
 CONTAINER_RESOURCES = {
     "kube-prometheus-stack": [
         ("prometheus.prometheusSpec.resources", 1),
@@ -21,6 +22,9 @@ CONTAINER_RESOURCES = {
     "loki-stack": [("loki.resources", 1), ("promtail.resources", 1)],
     "loki": [("singleBinary.resources", 1), ("memcachedExporter.resources", 2)],
     "alloy": [("alloy.resources", 1), ("configReloader.resources", 1)],
+    "falco": [("resources", 1)],  # DaemonSet; the falcoctl follow sidecar is off
+    "falcosidekick": [("resources", "replicaCount")],
+    "falco-exporter": [("resources", 1)],  # DaemonSet
 }
 
 
@@ -45,6 +49,8 @@ def requested(run) -> tuple[int, int]:
     for chart in run.charts().values():
         values = chart.plain("values")
         for path, count in CONTAINER_RESOURCES[chart.plain("chart")]:
+            if isinstance(count, str):
+                count = int(lookup(values, count))
             requests = lookup(values, path)["requests"]
             cpu += count * millicores(requests["cpu"])
             memory += count * mebibytes(requests["memory"])
