@@ -123,6 +123,30 @@ class EventExportConfig:
 
 
 @dataclass(frozen=True)
+class AdminSecretRef:
+    """Where an existing Grafana keeps its admin password (what `kubectl get secret` reads)."""
+
+    namespace: str
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class GrafanaConfig:
+    url: str  # where Pulumi (and you) reach Grafana's HTTP API
+    admin_user: str
+    # An existing Grafana only: one of these authenticates Pulumi.
+    admin_secret: AdminSecretRef | None
+    token: pulumi.Output[str] | None  # a service account token, secret
+
+
+@dataclass(frozen=True)
+class AlertingConfig:
+    webhook_url: pulumi.Output[str] | None  # secret: webhook URLs usually carry a token
+    email_addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StackConfig:
     profile: Profile
     kubernetes: KubernetesTarget
@@ -132,6 +156,8 @@ class StackConfig:
     falco: FalcoConfig
     pki: PkiConfig
     event_export: EventExportConfig
+    grafana: GrafanaConfig
+    alerting: AlertingConfig
 
 
 T = TypeVar("T")
@@ -290,6 +316,10 @@ TOP_LEVEL_KEYS = (
     "falco",
     "pki",
     "eventExport",
+    "grafana",
+    "grafanaToken",
+    "alerting",
+    "alertWebhookUrl",
 )
 
 
@@ -490,20 +520,118 @@ def _event_export(r: _Reader, profile: Profile) -> EventExportConfig:
     return EventExportConfig(replicas=r.integer("eventExport.replicas", section.get("replicas"), 1, 1, 10))
 
 
+def _secret(r: _Reader, key: str, example: str) -> pulumi.Output[str] | None:
+    """A value that must be stored encrypted (`pulumi config set --secret`)."""
+    value = r.raw(key)
+    if value is None:
+        return None
+    if not r.is_secret(key):
+        r.problem(
+            key,
+            "<not shown>",
+            f"must be stored encrypted: `pulumi config set --secret {key} {example}`",
+        )
+        return None
+    if not value.strip():
+        r.problem(key, "<secret>", "is empty")
+        return None
+    return pulumi.Output.secret(value)
+
+
+def _grafana(r: _Reader, monitoring: MonitoringConfig) -> GrafanaConfig:
+    section = r.section("grafana", ("url", "adminUser", "adminSecret"))
+    url = r.url("grafana.url", section.get("url"))
+    if "url" not in section:
+        where = (
+            f"http://$(minikube ip):{monitoring.grafana_node_port}, Grafana's NodePort"
+            if monitoring.deploy
+            else "your Grafana's URL"
+        )
+        r.missing(
+            "grafana.url",
+            f"the URL Pulumi reaches Grafana's API at, e.g. `pulumi config set --path grafana.url {where}` "
+            "(scripts/minikube-up.sh sets it)",
+        )
+    admin_user = section.get("adminUser", "admin")
+    if not isinstance(admin_user, str) or not admin_user.strip() or ":" in admin_user:
+        r.problem("grafana.adminUser", admin_user, "must be a user name without ':'")
+        admin_user = "admin"
+    token = _secret(r, "grafanaToken", "<service account token>")
+    admin_secret = None
+    if "adminSecret" in section:
+        ref = section["adminSecret"]
+        if (
+            not isinstance(ref, dict)
+            or not {"namespace", "name"} <= set(ref)
+            or set(ref) - {"namespace", "name", "key"}
+        ):
+            r.problem(
+                "grafana.adminSecret",
+                ref,
+                "must be a map with namespace, name and optionally key (default admin-password), e.g. "
+                "{namespace: monitoring, name: grafana}",
+            )
+        else:
+            admin_secret = AdminSecretRef(
+                namespace=str(ref["namespace"]), name=str(ref["name"]), key=str(ref.get("key", "admin-password"))
+            )
+    if monitoring.deploy:
+        for key, present in (("grafana.adminSecret", admin_secret), ("grafanaToken", token)):
+            if present is not None:
+                r.problem(
+                    key,
+                    "<set>",
+                    "only applies with monitoring.deploy = false: the baseline's Grafana gets a generated password",
+                )
+    elif admin_secret is not None and token is not None:
+        r.problem("grafanaToken", "<secret>", "give grafanaToken or grafana.adminSecret, not both")
+    elif admin_secret is None and token is None and r.raw("grafanaToken") is None:
+        r.missing(
+            "grafanaToken",
+            "an existing Grafana needs credentials: a service account token "
+            "(`pulumi config set --secret grafanaToken <token>`) or the Secret holding its admin password "
+            "(`pulumi config set --path grafana.adminSecret.namespace monitoring` and `.name grafana`)",
+        )
+    return GrafanaConfig(url=url or "", admin_user=admin_user, admin_secret=admin_secret, token=token)
+
+
+def _alerting(r: _Reader) -> AlertingConfig:
+    section = r.section("alerting", ("email",))
+    addresses = section.get("email", [])
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    if not isinstance(addresses, list) or not all(
+        isinstance(a, str) and re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", a) for a in addresses
+    ):
+        r.problem("alerting.email", addresses, "must be a list of e-mail addresses")
+        addresses = []
+    webhook = _secret(r, "alertWebhookUrl", "https://hooks.example.com/...")
+    raw = r.raw("alertWebhookUrl")
+    if webhook is not None and raw is not None and not re.match(r"^https?://[^/\s]+", raw):
+        r.problem("alertWebhookUrl", "<secret>", "must be an http:// or https:// URL")
+        webhook = None
+    return AlertingConfig(webhook_url=webhook, email_addresses=tuple(addresses))
+
+
 def load() -> StackConfig:
     """Read and validate the whole stack configuration, or raise ConfigError with every problem."""
     r = _Reader()
     r.unknown_top_level_keys(TOP_LEVEL_KEYS)
     profile = r.choice("profile", r.raw("profile"), PROFILES, "current")
+    kubernetes = _kubernetes(r)
+    namespaces = _namespaces(r)
+    monitoring = _monitoring(r)
     config = StackConfig(
         profile=profile,
-        kubernetes=_kubernetes(r),
-        namespaces=_namespaces(r),
-        monitoring=_monitoring(r),
+        kubernetes=kubernetes,
+        namespaces=namespaces,
+        monitoring=monitoring,
         logging=_logging(r),
         falco=_falco(r, profile),
         pki=_pki(r),
         event_export=_event_export(r, profile),
+        grafana=_grafana(r, monitoring),
+        alerting=_alerting(r),
     )
     if r.problems:
         raise ConfigError(r.problems)

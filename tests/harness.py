@@ -81,10 +81,13 @@ class ProgramMocks(pulumi.runtime.Mocks):
     """Echoes inputs as outputs, plus what providers compute (password results, and, when an
     emulator is given, real keys and certificates for pulumi-tls resources)."""
 
-    def __init__(self, emulators: Iterable[Emulator] = ()):
+    def __init__(self, emulators: Iterable[Emulator] = (), reads: Mapping[tuple[str, str], dict] | None = None):
         self.emulators = list(emulators)
+        self.reads = dict(reads or {})  # (type, id) -> state of an existing resource read with .get()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.resource_id:
+            return args.resource_id, self.reads[(args.typ, args.resource_id)]
         outputs = dict(args.inputs)
         for emulate in self.emulators:
             computed = emulate(args)
@@ -138,6 +141,25 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request):
+        """A read of an existing resource (``Resource.get``), recorded like a registration."""
+        response = super().ReadResource(request)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                inputs={"id": request.id},
+                parent=request.parent,
+                provider=request.provider,
+                providers={},
+                dependencies=list(request.dependencies),
+                custom=True,
+                retain_on_delete=False,
+            )
+        )
+        return response
+
 
 @dataclass
 class Export:
@@ -177,6 +199,14 @@ class ProgramRun:
         return found[0]
 
 
+class Secret(str):
+    """A config value the test stores as a secret (`pulumi config set --secret`)."""
+
+
+# What every test stack has unless the test says otherwise (None removes a key).
+BASE_CONFIG: dict[str, Any] = {"grafana": {"url": "http://192.168.49.2:30300"}}
+
+
 def stack_config(values: Mapping[str, Any]) -> dict[str, str]:
     """Config as the CLI hands it to a program: namespaced keys, objects as JSON."""
     return {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
@@ -188,6 +218,7 @@ def run_program(
     secret_keys: Iterable[str] = (),
     stack: str = "dev",
     emulators: Iterable[Emulator] = (),
+    reads: Mapping[tuple[str, str], dict] | None = None,
     expect_error: bool = False,
 ) -> ProgramRun:
     """Evaluate ``__main__.py`` with ``config`` (keys without the project prefix).
@@ -195,9 +226,11 @@ def run_program(
     With ``expect_error`` the program's exception is returned in ``error`` together with
     whatever was registered before it, instead of being raised.
     """
+    config = {k: v for k, v in {**BASE_CONFIG, **config}.items() if v is not None}
+    secret_keys = [*secret_keys, *(k for k, v in config.items() if isinstance(v, Secret))]
     settings.ROOT.set(None)
     set_all_config(stack_config(config), [f"{PROJECT}:{k}" for k in secret_keys])
-    monitor = RecordingMonitor(ProgramMocks(emulators))
+    monitor = RecordingMonitor(ProgramMocks(emulators, reads))
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
 
     try:

@@ -2,7 +2,7 @@
 and nothing at all is registered."""
 
 import pytest
-from harness import run_program
+from harness import Secret, run_program
 
 from components.config import ConfigError
 
@@ -48,12 +48,12 @@ BAD_CONFIGS = [
         id="deploy-not-boolean",
     ),
     pytest.param(
-        {"monitoring": {"deploy": False}},
+        {"monitoring": {"deploy": False}, "grafanaToken": Secret("glsa_token")},
         ["runtime-defense:monitoring.prometheusUrl is not set: with monitoring.deploy = false"],
         id="existing-prometheus-without-url",
     ),
     pytest.param(
-        {"monitoring": {"deploy": False, "prometheusUrl": "prometheus:9090"}},
+        {"monitoring": {"deploy": False, "prometheusUrl": "prometheus:9090"}, "grafanaToken": Secret("glsa_token")},
         ['runtime-defense:monitoring.prometheusUrl = "prometheus:9090": must be an http:// or https:// URL'],
         id="existing-prometheus-url-without-scheme",
     ),
@@ -151,6 +151,73 @@ BAD_CONFIGS = [
         {"profile": "tutorial", "eventExport": {"replicas": 2}},
         ["runtime-defense:eventExport.replicas = 2: only applies with profile current"],
         id="sidekick-replicas-in-tutorial",
+    ),
+    pytest.param(
+        {"grafana": None},
+        [
+            "runtime-defense:grafana.url is not set: the URL Pulumi reaches Grafana's API at, e.g. `pulumi config set "
+            "--path grafana.url http://$(minikube ip):30300, Grafana's NodePort`"
+        ],
+        id="grafana-url-missing",
+    ),
+    pytest.param(
+        {"grafana": {"url": "grafana.local:3000"}},
+        ['runtime-defense:grafana.url = "grafana.local:3000": must be an http:// or https:// URL with a host'],
+        id="grafana-url-without-scheme",
+    ),
+    pytest.param(
+        {"monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"}},
+        ["runtime-defense:grafanaToken is not set: an existing Grafana needs credentials"],
+        id="existing-grafana-without-auth",
+    ),
+    pytest.param(
+        {"monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"}, "grafanaToken": "glsa_plain"},
+        [
+            'runtime-defense:grafanaToken = "<not shown>": must be stored encrypted: '
+            "`pulumi config set --secret grafanaToken"
+        ],
+        id="grafana-token-not-secret",
+    ),
+    pytest.param(
+        {
+            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"},
+            "grafanaToken": Secret("glsa_token"),
+            "grafana": {"url": "http://grafana:3000", "adminSecret": {"namespace": "monitoring", "name": "grafana"}},
+        },
+        ['runtime-defense:grafanaToken = "<secret>": give grafanaToken or grafana.adminSecret, not both'],
+        id="grafana-token-and-admin-secret",
+    ),
+    pytest.param(
+        {
+            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"},
+            "grafana": {"url": "http://grafana:3000", "adminSecret": {"name": "grafana"}},
+        },
+        [
+            'runtime-defense:grafana.adminSecret = {"name": "grafana"}: must be a map with namespace, name and '
+            "optionally key",
+            "runtime-defense:grafanaToken is not set: an existing Grafana needs credentials",
+        ],
+        id="grafana-admin-secret-without-namespace",
+    ),
+    pytest.param(
+        {"grafanaToken": Secret("glsa_token")},
+        ['runtime-defense:grafanaToken = "<set>": only applies with monitoring.deploy = false'],
+        id="grafana-token-with-the-baseline",
+    ),
+    pytest.param(
+        {"alertWebhookUrl": "https://hooks.example.com/T0/B0/secret"},
+        ['runtime-defense:alertWebhookUrl = "<not shown>": must be stored encrypted'],
+        id="webhook-not-secret",
+    ),
+    pytest.param(
+        {"alertWebhookUrl": Secret("hooks.example.com/x")},
+        ['runtime-defense:alertWebhookUrl = "<secret>": must be an http:// or https:// URL'],
+        id="webhook-not-a-url",
+    ),
+    pytest.param(
+        {"alerting": {"email": ["secops"]}},
+        ['runtime-defense:alerting.email = ["secops"]: must be a list of e-mail addresses'],
+        id="email-not-an-address",
     ),
     pytest.param(
         {"kubeContext": " "},
