@@ -5,6 +5,8 @@ import pulumi
 from components import config as stack_config
 from components.cluster import kubernetes_provider
 from components.event_pipeline import FalcoEventPipeline, FalcoEventPipelineArgs
+from components.grafana_api import GeneratedAdmin, GrafanaApi, GrafanaApiArgs, existing_grafana_credentials
+from components.grafana_wiring import ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs, ProvisionedPrometheus
 from components.logging_stack import WALKTHROUGH_QUERY, LoggingStack, LoggingStackArgs
 from components.monitoring import MonitoringBaseline, MonitoringBaselineArgs
 from components.namespaces import StackNamespaces
@@ -58,6 +60,33 @@ events = FalcoEventPipeline(
     on_cluster,
 )
 
+grafana_api = GrafanaApi(
+    "grafana-api",
+    GrafanaApiArgs(
+        url=cfg.grafana.url,
+        credentials=GeneratedAdmin(monitoring.grafana_admin_user, monitoring.grafana_admin_password)
+        if monitoring
+        else existing_grafana_credentials(cfg.grafana),
+    ),
+    on_cluster,
+)
+grafana = GrafanaWiring(
+    "grafana",
+    GrafanaWiringArgs(
+        profile=cfg.profile,
+        grafana_url=cfg.grafana.url,
+        loki_url=logging.query_url,
+        prometheus=ProvisionedPrometheus(monitoring.prometheus_datasource_uid)
+        if monitoring
+        else ExistingPrometheus(existing.prometheus_url if existing else ""),
+        webhook_url=cfg.alerting.webhook_url,
+        email_addresses=cfg.alerting.email_addresses,
+        upstream_dashboards=events.upstream_dashboards,
+        after=[monitoring.chart] if monitoring else [],
+    ),
+    pulumi.ResourceOptions(providers=[grafana_api.provider]),
+)
+
 pulumi.export("profile", cfg.profile)
 pulumi.export(
     "namespaces",
@@ -70,6 +99,9 @@ pulumi.export("falcoDriver", cfg.falco.driver)
 pulumi.export("eventEndpoint", events.endpoint)
 pulumi.export("mtlsCaCertPem", events.ca_cert_pem)
 pulumi.export("mtlsClientSecret", events.client_secret)
+pulumi.export("grafanaUrl", cfg.grafana.url)
+pulumi.export("dashboardUrls", grafana.dashboard_urls)
+pulumi.export("dataSourceUids", grafana.data_source_uids)
 if monitoring is not None:
     pulumi.export("grafanaNodePort", monitoring.grafana_node_port)
     pulumi.export("grafanaAdminUser", monitoring.grafana_admin_user)

@@ -20,12 +20,16 @@ SIDEKICK_PORT = 2801  # TLS, client certificate required
 SIDEKICK_PLAIN_PORT = 2810  # health checks and metrics only
 SIDEKICK_PLAIN_PATHS = "/ping,/healthz,/metrics"
 SIDEKICK_SELECTOR = {"app.kubernetes.io/name": "falcosidekick", "app.kubernetes.io/instance": SIDEKICK_RELEASE}
+# The uid inside the Loki dashboard falcosidekick 0.14.0 provisions (dashboards/falcosidekick-loki-dashboard.json).
+SIDEKICK_LOKI_DASHBOARD_UID = "de6ixj4nl1kowc"
 
 EXPORTER_RELEASE = "falco-exporter"
 # The exporter's DaemonSet always mounts the Secret "<fullname>-certs" (the chart has no
 # existingSecret option), so the name is fixed and the program creates that Secret itself.
 EXPORTER_CLIENT_SECRET = f"{EXPORTER_RELEASE}-certs"
 EXPORTER_SELECTOR = {"app.kubernetes.io/name": "falco-exporter", "app.kubernetes.io/instance": EXPORTER_RELEASE}
+# The uid of grafana.com dashboard 11914, which falco-exporter 0.12.2 provisions (templates/grafana-dashboard.yaml).
+EXPORTER_DASHBOARD_UID = "FvUFlfuZz"
 
 
 @dataclass(frozen=True)

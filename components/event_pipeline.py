@@ -117,6 +117,13 @@ class FalcoEventPipeline(pulumi.ComponentResource):
             )
         MutualTlsNetworkPolicy(f"{name}-mtls-clients-only", policy, child)
 
+        self.upstream_dashboards: dict[str, str] = {}
+        if args.dashboards:
+            self.upstream_dashboards = (
+                {"Falco": falco.DASHBOARD_UID, "Falco logs": event_export.SIDEKICK_LOKI_DASHBOARD_UID}
+                if args.profile == "current"
+                else {"Falco Events (11914)": event_export.EXPORTER_DASHBOARD_UID}
+            )
         self.endpoint: str = exporter.endpoint
         self.ca_cert_pem: pulumi.Output[str] = link.ca_cert_pem
         self.client_secret: str = link.client.secret

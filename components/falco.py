@@ -19,6 +19,8 @@ GRPC_SERVICE = f"{RELEASE}-grpc"
 METRICS_PORT = 8765
 SELECTOR = {"app.kubernetes.io/name": "falco", "app.kubernetes.io/instance": RELEASE}
 DASHBOARD_FOLDER = "Falco"
+# The uid inside the dashboard falco chart 9.1.0 provisions (dashboards/falco-dashboard.json).
+DASHBOARD_UID = "ddwe2ug4nfi0wb"
 # Where the charts mount `certs.existingSecret` and `certs.existingClientSecret`.
 SERVER_CERTS = "/etc/falco/certs"
 CLIENT_CERTS = "/etc/falco/certs/client"

@@ -1,0 +1,160 @@
+"""The "Runtime defense overview" dashboard, as code with grafana-foundation-sdk."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, logs, loki, prometheus, table, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from components.config import Profile
+from components.falco_metrics import EVENT_COUNTERS
+from components.logging_stack import WALKTHROUGH_QUERY
+
+OVERVIEW_UID = "runtime-defense-overview"
+PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${prometheus}")
+LOKI = DataSourceRef(type_val="loki", uid="${loki}")
+# Falcosidekick's Loki streams carry priority names (types/priority.go).
+CRITICAL_EVENTS_LOGQL = '{priority=~"Critical|Alert|Emergency", k8s_ns_name=~"$namespace"}'
+
+
+def _prometheus_query(expr: str, legend: str | None = None, instant: bool = False) -> prometheus.Dataquery:
+    query = prometheus.Dataquery().ref_id("A").expr(expr)
+    if legend:
+        query = query.legend_format(legend)
+    if instant:
+        query = query.instant().format(PromQueryFormat.TABLE)
+    return query
+
+
+def _timeseries(title: str, expr: str, legend: str, unit: str, width: int, description: str = "") -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .datasource(PROMETHEUS)
+        .with_target(_prometheus_query(expr, legend))
+        .unit(unit)
+        .span(width)
+        .height(8)
+    )
+    return panel.description(description) if description else panel
+
+
+def _table(title: str, expr: str, width: int) -> table.Panel:
+    return (
+        table.Panel()
+        .title(title)
+        .datasource(PROMETHEUS)
+        .with_target(_prometheus_query(expr, instant=True))
+        .span(width)
+        .height(8)
+    )
+
+
+def _logs(title: str, expr: str, width: int) -> logs.Panel:
+    query = loki.Dataquery().ref_id("A").expr(expr)
+    return logs.Panel().title(title).datasource(LOKI).with_target(query).span(width).height(10)
+
+
+def overview(profile: Profile, prometheus_uid: str, loki_uid: str) -> str:
+    """The dashboard model as JSON: events, Falco's health, and the logs that matter."""
+    events = EVENT_COUNTERS[profile]
+    in_namespace = f'{events.name}{{k8s_ns_name=~"$namespace"}}'
+    builder = (
+        dashboard.Dashboard("Runtime defense overview")
+        .uid(OVERVIEW_UID)
+        .tags(["runtime-defense", "falco", profile])
+        .time("now-6h", "now")
+        .refresh("30s")
+        .with_variable(_datasource_variable("prometheus", "prometheus", prometheus_uid))
+        .with_variable(_datasource_variable("loki", "loki", loki_uid))
+        .with_variable(
+            dashboard.QueryVariable("namespace")
+            .label("Namespace")
+            .datasource(PROMETHEUS)
+            .query(f"label_values({events.name}, k8s_ns_name)")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .include_all(True)
+            .all_value(".*")
+            .multi(True)
+        )
+        .with_row(dashboard.Row("Falco events"))
+        .with_panel(
+            _timeseries(
+                "Falco events by priority",
+                f"sum by ({events.priority_label}) (rate({in_namespace}[$__rate_interval]))",
+                f"{{{{{events.priority_label}}}}}",
+                "ops",
+                12,
+                ""
+                if profile == "current"
+                else "Falco numbers priorities: 0 Emergency, 1 Alert, 2 Critical, "
+                "3 Error, 4 Warning, 5 Notice, 6 Informational, 7 Debug.",
+            )
+        )
+        .with_panel(_table("Top rules", f"topk(10, sum by (rule) (increase({in_namespace}[$__range])))", 6))
+        .with_panel(
+            _table(
+                "Events by namespace and pod",
+                f"sum by (k8s_ns_name, k8s_pod_name) (increase({in_namespace}[$__range])) > 0",
+                6,
+            )
+        )
+        .with_row(dashboard.Row("Falco health"))
+    )
+    for panel in _health_panels(profile):
+        builder = builder.with_panel(panel)
+    builder = builder.with_row(dashboard.Row("Logs")).with_panel(
+        _logs("etcd compaction (the walk-through's query)", WALKTHROUGH_QUERY, 12 if profile == "current" else 24)
+    )
+    if profile == "current":
+        builder = builder.with_panel(_logs("Latest Critical and above Falco events", CRITICAL_EVENTS_LOGQL, 12))
+    model = builder.build()
+    for panel_id, panel in enumerate(model.panels or [], start=1):
+        panel.id_val = panel_id  # unique ids: Grafana links, alerts and edits refer to panels by id
+    return JSONEncoder(sort_keys=True).encode(model)
+
+
+def _health_panels(profile: Profile) -> list[timeseries.Panel]:
+    if profile == "tutorial":
+        # Falco 0.43 here exports no metrics of its own; falco-exporter's counter is all there is.
+        return [
+            _timeseries(
+                "Falco hosts reporting events",
+                "count(count by (hostname) (falco_events))",
+                "hosts",
+                "short",
+                12,
+            ),
+            _timeseries(
+                "Events per host", "sum by (hostname) (rate(falco_events[$__rate_interval]))", "{{hostname}}", "ops", 12
+            ),
+        ]
+    return [
+        _timeseries(
+            "System calls seen",
+            "sum by (pod) (rate(falcosecurity_scap_n_evts_total[$__rate_interval]))",
+            "{{pod}}",
+            "ops",
+            6,
+        ),
+        _timeseries(
+            "System calls dropped",
+            "sum by (pod) (rate(falcosecurity_scap_n_drops_total[$__rate_interval]))",
+            "{{pod}}",
+            "ops",
+            6,
+            "Drops mean Falco missed events: raise the driver's buffer or Falco's CPU.",
+        ),
+        _timeseries("Falco CPU", "max by (pod) (falcosecurity_falco_cpu_usage_ratio)", "{{pod}}", "percentunit", 6),
+        _timeseries("Falco memory", "max by (pod) (falcosecurity_falco_memory_rss_bytes)", "{{pod}}", "bytes", 6),
+    ]
+
+
+def _datasource_variable(name: str, plugin: str, uid: str) -> dashboard.DatasourceVariable:
+    return (
+        dashboard.DatasourceVariable(name)
+        .label(name.capitalize())
+        .type(plugin)
+        .current(VariableOption(selected=True, text=uid, value=uid))
+    )
