@@ -15,4 +15,11 @@ done
 minikube status >/dev/null || { echo "minikube-up: minikube is not running; start it with: minikube start" >&2; exit 1; }
 
 pulumi stack select --create "$stack"
+
+# Pulumi configures Grafana through its API at the NodePort on the minikube node. Where the
+# node's IP is not reachable from this machine (docker driver on macOS or Windows), start
+# minikube with `--ports=30300:30300` and run with GRAFANA_URL=http://localhost:30300.
+node_port=$(pulumi config get --path monitoring.grafanaNodePort 2>/dev/null || echo 30300)
+pulumi config set --path grafana.url "${GRAFANA_URL:-http://$(minikube ip):${node_port}}"
+
 pulumi up "$@"

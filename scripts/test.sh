@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x venv/bin/python ] || python3 -m venv venv
 venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# Grafana's LogQL grammar, for the tests that parse the dashboards' LogQL (skipped without Node.js).
+if command -v npm >/dev/null; then
+  npm ci --prefix tests/logql --no-audit --no-fund --loglevel=error
+fi
 venv/bin/ruff check .
 venv/bin/ruff format --check .
 venv/bin/python -m pytest "$@"

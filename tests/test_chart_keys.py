@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from chart_keys import INDEX_DIR, chart_index, template_keys, unknown_keys
-from harness import ROOT, run_program
+from harness import ROOT, Secret, run_program
 
 from components.charts import LOKI, PINNED_CHARTS, PinnedChart
 
@@ -24,11 +24,13 @@ CONFIGS = {
     "tutorial": {"profile": "tutorial"},
     "current-existing-monitoring": {
         "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090", "serviceMonitors": True},
+        "grafanaToken": Secret("glsa_token"),
         "logging": {"storageClass": "fast", "storageSize": "20Gi", "retention": "30d"},
     },
     "tutorial-existing-monitoring": {
         "profile": "tutorial",
         "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"},
+        "grafanaToken": Secret("glsa_token"),
     },
 }
 

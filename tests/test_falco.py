@@ -4,12 +4,13 @@ import hashlib
 import json
 
 import pytest
-from harness import CONFIG_GROUP, run_program
+from harness import CONFIG_GROUP, Secret, run_program
 from tls_emulator import TlsEmulator
 
 from components.pki import service_dns_names
 
 EXISTING_PROMETHEUS = {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"}
+TOKEN = Secret("glsa_token")
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +271,7 @@ def test_custom_rules_reach_the_chart():
 
 
 def test_without_an_operator_metrics_are_found_by_annotations():
-    run = run_program({"monitoring": EXISTING_PROMETHEUS})
+    run = run_program({"monitoring": EXISTING_PROMETHEUS, "grafanaToken": TOKEN})
     assert not [m for m in run.manifests() if m["kind"] == "ServiceMonitor"]
     falco = run.chart_values("falco")
     assert "serviceMonitor" not in falco
@@ -284,7 +285,10 @@ def test_without_an_operator_metrics_are_found_by_annotations():
 
 def test_an_existing_operator_gets_service_monitors_with_its_labels():
     run = run_program(
-        {"monitoring": {**EXISTING_PROMETHEUS, "serviceMonitors": True, "serviceMonitorLabels": {"release": "prom"}}}
+        {
+            "monitoring": {**EXISTING_PROMETHEUS, "serviceMonitors": True, "serviceMonitorLabels": {"release": "prom"}},
+            "grafanaToken": TOKEN,
+        }
     )
     assert run.manifest("ServiceMonitor", "falcosidekick")["metadata"]["labels"]["release"] == "prom"
     assert run.chart_values("falco")["serviceMonitor"] == {"create": True, "labels": {"release": "prom"}}

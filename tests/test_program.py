@@ -1,7 +1,7 @@
 """The whole program under mocks: the charts each profile deploys, where, and through what."""
 
 import pytest
-from harness import CHART, CONFIG_GROUP, run_program
+from harness import CHART, CONFIG_GROUP, Secret, run_program
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 
@@ -87,7 +87,12 @@ def test_custom_namespaces_are_honoured():
 
 
 def test_without_the_baseline_no_prometheus_or_grafana_is_deployed():
-    run = run_program({"monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"}})
+    run = run_program(
+        {
+            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"},
+            "grafanaToken": Secret("t"),
+        }
+    )
     assert "kube-prometheus-stack" not in run.charts()
     assert "grafanaAdminPassword" not in run.exports
     assert not any(r.type.startswith("random:") for r in run.resources)
