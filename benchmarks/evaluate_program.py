@@ -3,6 +3,7 @@
 Usage: python benchmarks/evaluate_program.py <profile>
 """
 
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -25,7 +26,12 @@ class EchoMocks(pulumi.runtime.Mocks):
 
 def main(profile: str) -> None:
     sys.path.insert(0, str(ROOT))
-    set_all_config({"runtime-defense:profile": profile})
+    set_all_config(
+        {
+            "runtime-defense:profile": profile,
+            "runtime-defense:grafana": json.dumps({"url": "http://192.168.49.2:30300"}),
+        }
+    )
     pulumi.runtime.set_mocks(EchoMocks(), project="runtime-defense", stack="bench", preview=True)
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
 
