@@ -13,9 +13,10 @@ from components.namespaces import StackNamespaces
 from components.scraping import Scraping
 
 cfg = stack_config.load()
-on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes)])
+retained = frozenset({cfg.namespaces.logging} if cfg.logging.retain_volumes else ())
+on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes, adopt_existing=bool(retained))])
 
-namespaces = StackNamespaces("runtime-defense", cfg.namespaces, on_cluster)
+namespaces = StackNamespaces("runtime-defense", cfg.namespaces, retained, on_cluster)
 monitoring = (
     MonitoringBaseline(
         "monitoring",
@@ -37,6 +38,10 @@ logging = LoggingStack(
         storage_size=cfg.logging.storage_size,
         storage_class=cfg.logging.storage_class,
         retention=cfg.logging.retention,
+        mode=cfg.logging.mode,
+        replicas=cfg.logging.replicas,
+        object_storage=cfg.logging.object_storage,
+        retain_volumes=cfg.logging.retain_volumes,
     ),
     on_cluster,
 )

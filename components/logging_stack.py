@@ -5,22 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import pulumi
 
+from components import manifests
 from components.charts import ALLOY, LOKI, LOKI_STACK, helm_chart
-from components.config import Profile
+from components.config import LokiMode, ObjectStorage, Profile
 from components.namespaces import Namespace
 from components.sizing import (
     CONTAINERS,
     LOKI_CACHE_CPU,
     LOKI_CHUNKS_CACHE_MB,
     LOKI_RESULTS_CACHE_MB,
+    SCALE_OUT,
+    SCALE_OUT_CACHE_CPU,
+    SCALE_OUT_CHUNKS_CACHE_MB,
+    SCALE_OUT_RESULTS_CACHE_MB,
 )
 
 RELEASE = "loki"
 # The walk-through's LogQL query: etcd's compaction lines, on minikube.
 WALKTHROUGH_QUERY = '{container="etcd"} |= "compaction"'
+OBJECT_STORAGE_SECRET = "loki-object-storage"
 _ALLOY_PIPELINE = Path(__file__).with_name("pod-logs.alloy")
 
 
@@ -31,6 +38,10 @@ class LoggingStackArgs:
     storage_size: str
     storage_class: str | None
     retention: str
+    mode: LokiMode = "monolithic"
+    replicas: int = 1  # read, write and backend replicas (scalable)
+    object_storage: ObjectStorage | None = None
+    retain_volumes: bool = False
 
 
 def alloy_pipeline(push_url: str) -> str:
@@ -38,21 +49,65 @@ def alloy_pipeline(push_url: str) -> str:
 
 
 class LoggingStack(pulumi.ComponentResource):
-    """Deploys Loki and a log collector: Loki 3 (monolithic, on a volume) with Grafana Alloy
-    for the ``current`` profile, the deprecated loki-stack (Loki 2 + Promtail) for ``tutorial``.
-    Either way Loki answers at ``query_url`` and accepts logs at ``push_url``.
+    """Deploys Loki and a log collector: Loki 3 with Grafana Alloy for the ``current`` profile
+    (monolithic on a volume, or simple-scalable on object storage for bigger clusters), the
+    deprecated loki-stack (Loki 2 + Promtail) for ``tutorial``. Either way Loki answers
+    queries at ``query_url`` and accepts logs at ``push_url``.
     """
 
     def __init__(self, name: str, args: LoggingStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("runtime-defense:logging:LoggingStack", name, None, opts)
         ns = args.namespace
-        # Both Loki charts name the query/push Service after the release, on port 3100.
-        self.query_url = f"http://{RELEASE}.{ns.name}.svc.cluster.local:3100"
-        self.push_url = f"{self.query_url}/loki/api/v1/push"
-        child = pulumi.ResourceOptions(parent=self)
+        svc = f"{ns.name}.svc.cluster.local:3100"
+        if args.mode == "scalable":
+            # No gateway: queries go to the read target, pushes to the write target.
+            self.query_url = f"http://{RELEASE}-read.{svc}"
+            self.push_url = f"http://{RELEASE}-write.{svc}/loki/api/v1/push"
+        else:
+            # Both Loki charts name the Service after the release.
+            self.query_url = f"http://{RELEASE}.{svc}"
+            self.push_url = f"{self.query_url}/loki/api/v1/push"
 
-        if args.profile == "current":
-            loki = helm_chart(name, LOKI, release=RELEASE, namespace=ns.ref, values=self._loki_values(args), opts=child)
+        if args.profile == "tutorial":
+            self.charts = [
+                helm_chart(
+                    name,
+                    LOKI_STACK,
+                    release=RELEASE,
+                    namespace=ns.ref,
+                    values=self._loki_stack_values(),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            ]
+        else:
+            needs: list[pulumi.Resource] = []
+            storage = args.object_storage
+            if storage is not None and storage.access_key_id is not None and storage.secret_access_key is not None:
+                # Loki's S3 client reads these from its environment, so no key is in chart values.
+                needs.append(
+                    manifests.apply(
+                        f"{name}-object-storage",
+                        [
+                            manifests.secret(
+                                OBJECT_STORAGE_SECRET,
+                                ns.ref,
+                                {
+                                    "AWS_ACCESS_KEY_ID": storage.access_key_id,
+                                    "AWS_SECRET_ACCESS_KEY": storage.secret_access_key,
+                                },
+                            )
+                        ],
+                        pulumi.ResourceOptions(parent=self),
+                    )
+                )
+            loki = helm_chart(
+                name,
+                LOKI,
+                release=RELEASE,
+                namespace=ns.ref,
+                values=self._loki_values(args, with_credentials=bool(needs)),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=needs),
+            )
             self.charts = [
                 loki,
                 helm_chart(
@@ -64,64 +119,45 @@ class LoggingStack(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[loki]),
                 ),
             ]
-        else:
-            self.charts = [
-                helm_chart(
-                    name, LOKI_STACK, release=RELEASE, namespace=ns.ref, values=self._loki_stack_values(), opts=child
-                )
-            ]
         self.register_outputs({"queryUrl": self.query_url, "pushUrl": self.push_url})
 
     @staticmethod
-    def _loki_values(args: LoggingStackArgs) -> dict:
-        persistence: dict = {
-            "enabled": True,
+    def _persistence(args: LoggingStackArgs, claims_key: str = "enabled") -> dict[str, Any]:
+        # The write target still calls the switch `volumeClaimsEnabled` in loki 18.11.0.
+        persistence: dict[str, Any] = {
+            claims_key: True,
             "size": args.storage_size,
-            # The volume goes with the StatefulSet on `pulumi destroy`.
+            # The claims go with their StatefulSet on `pulumi destroy`, unless they are to be kept.
             "enableStatefulSetAutoDeletePVC": True,
-            "whenDeleted": "Delete",
+            "whenDeleted": "Retain" if args.retain_volumes else "Delete",
         }
         if args.storage_class:
             persistence["storageClass"] = args.storage_class
-        return {
-            "deploymentMode": "Monolithic",
+        return persistence
+
+    @classmethod
+    def _loki_values(cls, args: LoggingStackArgs, with_credentials: bool) -> dict[str, Any]:
+        scalable = args.mode == "scalable"
+        store = "s3" if scalable else "filesystem"
+        values: dict[str, Any] = {
+            "deploymentMode": "SimpleScalable" if scalable else "Monolithic",
             "loki": {
                 "auth_enabled": False,  # single tenant: no X-Scope-OrgID needed by clients
-                "commonConfig": {"replication_factor": 1},
-                "storage": {"type": "filesystem"},
+                "commonConfig": {"replication_factor": min(3, args.replicas) if scalable else 1},
+                "storage": {"type": store},
                 "schemaConfig": {
                     "configs": [
                         {
                             "from": "2024-04-01",
                             "store": "tsdb",
-                            "object_store": "filesystem",
+                            "object_store": store,
                             "schema": "v13",
                             "index": {"prefix": "index_", "period": "24h"},
                         }
                     ]
                 },
                 "limits_config": {"retention_period": args.retention},
-                "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
-            },
-            "singleBinary": {
-                "replicas": 1,
-                "resources": CONTAINERS["loki"].values(),
-                "persistence": persistence,
-            },
-            # Monolithic on a filesystem renders only with the scalable targets at zero.
-            "read": {"replicas": 0},
-            "write": {"replicas": 0},
-            "backend": {"replicas": 0},
-            # The caches default to 8 GiB + 1 GiB of memcached; small ones still help queries.
-            "chunksCache": {
-                "allocatedMemory": LOKI_CHUNKS_CACHE_MB,
-                "allocatedCPU": LOKI_CACHE_CPU,
-                "writebackSizeLimit": "16MB",
-            },
-            "resultsCache": {
-                "allocatedMemory": LOKI_RESULTS_CACHE_MB,
-                "allocatedCPU": LOKI_CACHE_CPU,
-                "writebackSizeLimit": "16MB",
+                "compactor": {"retention_enabled": True, "delete_request_store": store},
             },
             "memcachedExporter": {"resources": CONTAINERS["memcached-exporter"].values()},
             # Off by default-on extras: the canary DaemonSet, the nginx gateway (clients talk to
@@ -131,9 +167,68 @@ class LoggingStack(pulumi.ComponentResource):
             "test": {"enabled": False},
             "sidecar": {"rules": {"enabled": False}},
         }
+        if not scalable:
+            values |= {
+                "singleBinary": {
+                    "replicas": 1,
+                    "resources": CONTAINERS["loki"].values(),
+                    "persistence": cls._persistence(args),
+                },
+                # Monolithic on a filesystem renders only with the scalable targets at zero.
+                "read": {"replicas": 0},
+                "write": {"replicas": 0},
+                "backend": {"replicas": 0},
+                # The caches default to 8 GiB + 1 GiB of memcached; small ones still help queries.
+                "chunksCache": cls._cache(LOKI_CHUNKS_CACHE_MB, LOKI_CACHE_CPU),
+                "resultsCache": cls._cache(LOKI_RESULTS_CACHE_MB, LOKI_CACHE_CPU),
+            }
+            return values
+
+        storage = args.object_storage
+        assert storage is not None  # config.load requires it in scalable mode
+        s3: dict[str, Any] = {
+            "endpoint": storage.endpoint,
+            "insecure": storage.insecure,
+            "s3ForcePathStyle": storage.force_path_style,
+        }
+        if storage.region:
+            s3["region"] = storage.region
+        # bucketNames is read by templates/_helpers.tpl (loki.commonStorageConfig).
+        values["loki"]["storage"] |= {"bucketNames": {"chunks": storage.bucket}, "s3": s3}
+        disruption = {"enabled": True, "maxUnavailable": 1}
+        values |= {
+            "singleBinary": {"replicas": 0},
+            "write": {
+                "replicas": args.replicas,
+                "resources": SCALE_OUT["loki-write"].values(),
+                "persistence": cls._persistence(args, claims_key="volumeClaimsEnabled"),
+                "podDisruptionBudget": disruption,
+            },
+            "read": {
+                "replicas": args.replicas,
+                "resources": SCALE_OUT["loki-read"].values(),
+                "podDisruptionBudget": disruption,
+            },
+            "backend": {
+                "replicas": args.replicas,
+                "resources": SCALE_OUT["loki-backend"].values(),
+                "persistence": cls._persistence(args),
+                "podDisruptionBudget": disruption,
+            },
+            "ruler": {"enabled": False},  # Grafana does the alerting; no ruler bucket needed
+            "chunksCache": cls._cache(SCALE_OUT_CHUNKS_CACHE_MB, SCALE_OUT_CACHE_CPU),
+            "resultsCache": cls._cache(SCALE_OUT_RESULTS_CACHE_MB, SCALE_OUT_CACHE_CPU),
+        }
+        if with_credentials:
+            values["global"] = {"extraEnvFrom": [{"secretRef": {"name": OBJECT_STORAGE_SECRET}}]}
+        return values
 
     @staticmethod
-    def _alloy_values(push_url: str) -> dict:
+    def _cache(allocated_mb: int, cpu: str) -> dict[str, Any]:
+        return {"allocatedMemory": allocated_mb, "allocatedCPU": cpu, "writebackSizeLimit": "16MB"}
+
+    @staticmethod
+    def _alloy_values(push_url: str) -> dict[str, Any]:
         return {
             "alloy": {
                 "configMap": {"content": alloy_pipeline(push_url)},
@@ -153,7 +248,7 @@ class LoggingStack(pulumi.ComponentResource):
         }
 
     @staticmethod
-    def _loki_stack_values() -> dict:
+    def _loki_stack_values() -> dict[str, Any]:
         return {
             "loki": {
                 "resources": CONTAINERS["loki-2"].values(),

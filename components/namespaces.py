@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from pulumi_kubernetes.yaml.v2 import ConfigGroup
 
 from components import manifests
 from components.config import Namespaces
@@ -21,16 +22,39 @@ class Namespace:
     ref: pulumi.Output[str]  # the same name, carrying the dependency on its creation
 
 
-class StackNamespaces(pulumi.ComponentResource):
-    """Creates each configured namespace once; deleting them on destroy removes what is left inside."""
+def retain_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult:
+    """Keeps a resource, and what it contains, when the stack is destroyed."""
+    return pulumi.ResourceTransformResult(
+        props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
+    )
 
-    def __init__(self, name: str, namespaces: Namespaces, opts: pulumi.ResourceOptions | None = None):
+
+class StackNamespaces(pulumi.ComponentResource):
+    """Creates each configured namespace once; deleting them on destroy removes what is left
+    inside. Namespaces named in ``retained`` are left in place by `pulumi destroy`, with what
+    they hold (kept volumes), and adopted again by the next `pulumi up`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        namespaces: Namespaces,
+        retained: frozenset[str] = frozenset(),
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("runtime-defense:cluster:StackNamespaces", name, None, opts)
-        self.group = manifests.apply(
-            f"{name}-namespaces",
-            [manifests.namespace(ns, POD_SECURITY) for ns in namespaces.distinct()],
-            pulumi.ResourceOptions(parent=self),
-        )
+        self._groups: dict[str, ConfigGroup] = {}
+        owned = [ns for ns in namespaces.distinct() if ns not in retained]
+        kept = [ns for ns in namespaces.distinct() if ns in retained]
+        # A transform reaches the Namespace objects the ConfigGroup's provider creates.
+        for suffix, names, transforms in (("namespaces", owned, None), ("kept-namespaces", kept, [retain_on_delete])):
+            if names:
+                group = manifests.apply(
+                    f"{name}-{suffix}",
+                    [manifests.namespace(ns, POD_SECURITY) for ns in names],
+                    pulumi.ResourceOptions(parent=self, transforms=transforms),
+                )
+                self._groups.update(dict.fromkeys(names, group))
         self.monitoring = self._created(namespaces.monitoring)
         self.logging = self._created(namespaces.logging)
         self.falco = self._created(namespaces.falco)
@@ -39,4 +63,4 @@ class StackNamespaces(pulumi.ComponentResource):
     def _created(self, name: str) -> Namespace:
         # The URN is known even during preview, so the name stays known (charts render in
         # `pulumi preview`) while everything that uses it waits for the namespace.
-        return Namespace(name=name, ref=self.group.urn.apply(lambda _: name))
+        return Namespace(name=name, ref=self._groups[name].urn.apply(lambda _: name))

@@ -63,6 +63,17 @@ INIT_CONTAINERS: Mapping[str, ContainerSize] = {
     "falco-driver-loader": ContainerSize("50m", "128Mi", "1024Mi"),
 }
 
+# Scalable Loki (logging.mode = scalable) is for a cluster one node no longer fits: its
+# read, write and backend targets run several replicas each, with room to work.
+SCALE_OUT: Mapping[str, ContainerSize] = {
+    "loki-read": ContainerSize("200m", "512Mi", "2048Mi"),
+    "loki-write": ContainerSize("200m", "1024Mi", "2048Mi"),
+    "loki-backend": ContainerSize("100m", "512Mi", "1024Mi"),
+}
+SCALE_OUT_CHUNKS_CACHE_MB = 2048
+SCALE_OUT_RESULTS_CACHE_MB = 512
+SCALE_OUT_CACHE_CPU = "200m"
+
 # Loki's memcached caches take their size in MB and derive requests from it
 # (memory request = 1.2 x allocatedMemory): 64 MB chunks, 32 MB results.
 LOKI_CHUNKS_CACHE_MB = 64

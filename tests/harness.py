@@ -45,6 +45,7 @@ class Registration:
     dependencies: list[str]
     custom: bool
     retain_on_delete: bool
+    transforms: int = 0  # transforms registered on the resource (the mock monitor does not run them)
 
     def plain(self, key: str) -> Any:
         """An input with every secret marker removed."""
@@ -52,6 +53,9 @@ class Registration:
 
     def secret(self, key: str) -> bool:
         return contains_secret(self.inputs.get(key))
+
+    def plain_inputs(self) -> dict[str, Any]:
+        return reveal(self.inputs)
 
 
 def reveal(value: Any) -> Any:
@@ -137,6 +141,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     custom=request.custom,
                     retain_on_delete=request.retainOnDelete,
+                    transforms=len(request.transforms),
                 )
             )
         return response

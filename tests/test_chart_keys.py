@@ -19,8 +19,14 @@ needs_shared = pytest.mark.skipif(
     not SHARED_CHARTS.is_dir(), reason="../shared/charts (upstream values of the pinned charts) is not beside the repo"
 )
 
+PROD = {
+    k.removeprefix("runtime-defense:"): v
+    for k, v in yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"].items()
+    if k.startswith("runtime-defense:")
+}
 CONFIGS = {
     "current": {"profile": "current"},
+    "prod": {**PROD, "lokiS3AccessKeyId": Secret("id"), "lokiS3SecretAccessKey": Secret("key")},
     "tutorial": {"profile": "tutorial"},
     "current-existing-monitoring": {
         "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090", "serviceMonitors": True},
@@ -107,7 +113,7 @@ def test_loki_values_satisfy_the_charts_schema():
     chart_dir = SHARED_CHARTS / LOKI.key_index
     schema = json.loads((chart_dir / "values.schema.json").read_text())
     defaults = yaml.safe_load((chart_dir / "values.yaml").read_text())
-    for config in ({"profile": "current"}, CONFIGS["current-existing-monitoring"]):
+    for config in ({"profile": "current"}, CONFIGS["current-existing-monitoring"], CONFIGS["prod"]):
         values = run_program(config).chart_values("loki")
         errors = list(jsonschema.Draft7Validator(schema).iter_errors(deep_merge(defaults, values)))
         assert errors == [], [e.message for e in errors]

@@ -220,6 +220,51 @@ BAD_CONFIGS = [
         id="email-not-an-address",
     ),
     pytest.param(
+        {"logging": {"mode": "scalable"}},
+        ["runtime-defense:logging.objectStorage is not set: scalable Loki keeps its data in an S3-compatible bucket"],
+        id="scalable-without-object-storage",
+    ),
+    pytest.param(
+        {
+            "profile": "tutorial",
+            "logging": {"mode": "scalable", "objectStorage": {"endpoint": "https://s3", "bucket": "logs"}},
+        },
+        ['runtime-defense:logging.mode = "scalable": the tutorial profile runs loki-stack, which is monolithic only'],
+        id="scalable-in-tutorial",
+    ),
+    pytest.param(
+        {"logging": {"replicas": 3}},
+        ["runtime-defense:logging.replicas = 3: only applies with logging.mode = scalable"],
+        id="replicas-in-monolithic",
+    ),
+    pytest.param(
+        {"logging": {"mode": "scalable", "objectStorage": {"endpoint": "https://s3", "bucket": "Logs_Bucket"}}},
+        ['runtime-defense:logging.objectStorage.bucket = "Logs_Bucket": must be an S3 bucket name'],
+        id="bad-bucket-name",
+    ),
+    pytest.param(
+        {
+            "logging": {"mode": "scalable", "objectStorage": {"endpoint": "https://s3", "bucket": "logs"}},
+            "lokiS3AccessKeyId": Secret("AKIA"),
+        },
+        ['runtime-defense:lokiS3SecretAccessKey = "<unset>": give both lokiS3AccessKeyId and lokiS3SecretAccessKey'],
+        id="half-of-the-s3-credentials",
+    ),
+    pytest.param(
+        {
+            "logging": {"mode": "scalable", "objectStorage": {"endpoint": "https://s3", "bucket": "logs"}},
+            "lokiS3AccessKeyId": Secret("AKIA"),
+            "lokiS3SecretAccessKey": "plain-text-key",
+        },
+        ['runtime-defense:lokiS3SecretAccessKey = "<not shown>": must be stored encrypted'],
+        id="s3-key-not-secret",
+    ),
+    pytest.param(
+        {"profile": "tutorial", "logging": {"retainVolumes": True}},
+        ["runtime-defense:logging.retainVolumes = true: the tutorial's loki-stack keeps no volumes"],
+        id="retain-volumes-in-tutorial",
+    ),
+    pytest.param(
         {"kubeContext": " "},
         ['runtime-defense:kubeContext = " ": must name a context in your kubeconfig'],
         id="kube-context-blank",
