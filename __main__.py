@@ -16,7 +16,9 @@ cfg = stack_config.load()
 retained = frozenset({cfg.namespaces.logging} if cfg.logging.retain_volumes else ())
 on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes, adopt_existing=bool(retained))])
 
-namespaces = StackNamespaces("runtime-defense", cfg.namespaces, retained, on_cluster)
+namespaces = StackNamespaces(
+    "runtime-defense", cfg.namespaces, with_monitoring=cfg.monitoring.deploy, retained=retained, opts=on_cluster
+)
 monitoring = (
     MonitoringBaseline(
         "monitoring",
@@ -93,10 +95,7 @@ grafana = GrafanaWiring(
 )
 
 pulumi.export("profile", cfg.profile)
-pulumi.export(
-    "namespaces",
-    {"monitoring": namespaces.monitoring.name, "logging": namespaces.logging.name, "falco": namespaces.falco.name},
-)
+pulumi.export("namespaces", list(namespaces.names))
 pulumi.export("lokiQueryUrl", logging.query_url)
 pulumi.export("lokiPushUrl", logging.push_url)
 pulumi.export("walkthroughLogQuery", WALKTHROUGH_QUERY)

@@ -67,13 +67,9 @@ class KubernetesTarget:
 
 @dataclass(frozen=True)
 class Namespaces:
-    monitoring: str
+    monitoring: str  # used only when the stack deploys the monitoring baseline
     logging: str
     falco: str
-
-    def distinct(self) -> tuple[str, ...]:
-        """Each namespace once, in a stable order."""
-        return tuple(dict.fromkeys((self.monitoring, self.logging, self.falco)))
 
 
 @dataclass(frozen=True)

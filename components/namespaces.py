@@ -30,22 +30,28 @@ def retain_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTrans
 
 
 class StackNamespaces(pulumi.ComponentResource):
-    """Creates each configured namespace once; deleting them on destroy removes what is left
-    inside. Namespaces named in ``retained`` are left in place by `pulumi destroy`, with what
-    they hold (kept volumes), and adopted again by the next `pulumi up`.
+    """Creates each namespace the stack deploys into, once; deleting them on destroy removes
+    what is left inside. The monitoring namespace is the stack's only when it deploys the
+    monitoring baseline: an existing Prometheus's namespace is never touched. Namespaces
+    named in ``retained`` are left in place by `pulumi destroy`, with what they hold (kept
+    volumes), and adopted again by the next `pulumi up`.
     """
 
     def __init__(
         self,
         name: str,
         namespaces: Namespaces,
+        *,
+        with_monitoring: bool,
         retained: frozenset[str] = frozenset(),
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("runtime-defense:cluster:StackNamespaces", name, None, opts)
         self._groups: dict[str, ConfigGroup] = {}
-        owned = [ns for ns in namespaces.distinct() if ns not in retained]
-        kept = [ns for ns in namespaces.distinct() if ns in retained]
+        used = ([namespaces.monitoring] if with_monitoring else []) + [namespaces.logging, namespaces.falco]
+        self.names = tuple(dict.fromkeys(used))
+        owned = [ns for ns in self.names if ns not in retained]
+        kept = [ns for ns in self.names if ns in retained]
         # A transform reaches the Namespace objects the ConfigGroup's provider creates.
         for suffix, names, transforms in (("namespaces", owned, None), ("kept-namespaces", kept, [retain_on_delete])):
             if names:
@@ -55,10 +61,10 @@ class StackNamespaces(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=self, transforms=transforms),
                 )
                 self._groups.update(dict.fromkeys(names, group))
-        self.monitoring = self._created(namespaces.monitoring)
+        self.monitoring = self._created(namespaces.monitoring) if with_monitoring else None
         self.logging = self._created(namespaces.logging)
         self.falco = self._created(namespaces.falco)
-        self.register_outputs({"namespaces": list(namespaces.distinct())})
+        self.register_outputs({"namespaces": list(self.names)})
 
     def _created(self, name: str) -> Namespace:
         # The URN is known even during preview, so the name stays known (charts render in

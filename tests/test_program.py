@@ -96,6 +96,9 @@ def test_without_the_baseline_no_prometheus_or_grafana_is_deployed():
     assert "kube-prometheus-stack" not in run.charts()
     assert "grafanaAdminPassword" not in run.exports
     assert not any(r.type.startswith("random:") for r in run.resources)
+    # The existing Prometheus may live in "monitoring": the stack neither creates nor deletes it.
+    assert [m["metadata"]["name"] for m in run.manifests() if m["kind"] == "Namespace"] == ["logging", "falco"]
+    assert run.exports["namespaces"].value == ["logging", "falco"]
 
 
 def test_stack_outputs(profile_run):
@@ -105,7 +108,7 @@ def test_stack_outputs(profile_run):
     assert exports["lokiQueryUrl"] == "http://loki.logging.svc.cluster.local:3100"
     assert exports["lokiPushUrl"] == "http://loki.logging.svc.cluster.local:3100/loki/api/v1/push"
     assert exports["walkthroughLogQuery"] == '{container="etcd"} |= "compaction"'
-    assert exports["namespaces"]["monitoring"] == "monitoring"
+    assert exports["namespaces"] == ["monitoring", "logging", "falco"]
     assert exports["grafanaNodePort"] == 30300
 
 
