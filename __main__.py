@@ -85,7 +85,7 @@ grafana = GrafanaWiring(
         loki_url=logging.query_url,
         prometheus=ProvisionedPrometheus(monitoring.prometheus_datasource_uid)
         if monitoring
-        else ExistingPrometheus(existing.prometheus_url if existing else ""),
+        else ExistingPrometheus(existing.prometheus_url),  # config.load sets it without the baseline
         webhook_url=cfg.alerting.webhook_url,
         email_addresses=cfg.alerting.email_addresses,
         upstream_dashboards=events.upstream_dashboards,

@@ -187,7 +187,6 @@ class _Reader:
     """Typed getters that record problems instead of raising, so all are reported at once."""
 
     def __init__(self) -> None:
-        self._config = pulumi.Config(PROJECT)
         self.problems: list[str] = []
 
     # -- reporting -------------------------------------------------------------------
@@ -215,12 +214,17 @@ class _Reader:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
+        return self.mapping(key, value, known)
+
+    def mapping(self, key: str, value: Any, known: tuple[str, ...]) -> dict[str, Any]:
+        """A map whose keys must be among ``known`` (a typo would otherwise be ignored)."""
         if not isinstance(value, dict):
             self.problem(key, value, f"must be a map with keys {', '.join(known)}")
             return {}
+        short = key.rsplit(".", 1)[-1]
         for sub in value:
             if sub not in known:
-                self.problem(f"{key}.{sub}", value[sub], f"unknown key; {key} takes {', '.join(known)}")
+                self.problem(f"{key}.{sub}", value[sub], f"unknown key; {short} takes {', '.join(known)}")
         return value
 
     def unknown_top_level_keys(self, known: tuple[str, ...]) -> None:
@@ -274,7 +278,7 @@ class _Reader:
             return default
         return number
 
-    def matching(self, key: str, value: Any, default: str | None, pattern: re.Pattern[str], allowed: str) -> str | None:
+    def matching(self, key: str, value: Any, default: str, pattern: re.Pattern[str], allowed: str) -> str:
         if value is None:
             return default
         if not isinstance(value, str) or not pattern.match(value):
@@ -391,6 +395,9 @@ def _monitoring(r: _Reader) -> MonitoringConfig:
                     "only applies with monitoring.deploy = false (an existing Prometheus)",
                 )
     else:
+        for key in ("grafanaNodePort", "controlPlaneMetrics"):
+            if key in section:
+                r.problem(f"monitoring.{key}", section[key], "only applies with monitoring.deploy = true")
         prometheus_url = r.url("monitoring.prometheusUrl", section.get("prometheusUrl"))
         if "prometheusUrl" not in section:
             r.missing(
@@ -403,10 +410,6 @@ def _monitoring(r: _Reader) -> MonitoringConfig:
             service_monitors=r.boolean("monitoring.serviceMonitors", section.get("serviceMonitors"), False),
             service_monitor_labels=r.string_map("monitoring.serviceMonitorLabels", section.get("serviceMonitorLabels")),
         )
-    if not deploy:
-        for key in ("grafanaNodePort", "controlPlaneMetrics"):
-            if key in section:
-                r.problem(f"monitoring.{key}", section[key], "only applies with monitoring.deploy = true")
     return MonitoringConfig(
         deploy=deploy, grafana_node_port=node_port, control_plane_metrics=control_plane, existing=existing
     )
@@ -443,8 +446,7 @@ def _logging(r: _Reader, profile: Profile) -> LoggingConfig:
             "5Gi",
             _QUANTITY,
             "must be a Kubernetes quantity such as 5Gi or 500Mi",
-        )
-        or "5Gi",
+        ),
         storage_class=storage_class,
         retention=r.matching(
             "logging.retention",
@@ -452,8 +454,7 @@ def _logging(r: _Reader, profile: Profile) -> LoggingConfig:
             "168h",
             _DURATION,
             "must be a duration such as 168h, 7d or 30d",
-        )
-        or "168h",
+        ),
         mode=mode,
         replicas=r.integer("logging.replicas", section.get("replicas"), 3, 1, 20),
         object_storage=object_storage,
@@ -469,15 +470,7 @@ def _object_storage(r: _Reader, value: Any) -> ObjectStorage | None:
             "(e.g. https://s3.eu-west-1.amazonaws.com) and logging.objectStorage.bucket",
         )
         return None
-    known = ("endpoint", "bucket", "region", "forcePathStyle")
-    if not isinstance(value, dict):
-        r.problem("logging.objectStorage", value, f"must be a map with keys {', '.join(known)}")
-        return None
-    for key in value:
-        if key not in known:
-            r.problem(
-                f"logging.objectStorage.{key}", value[key], f"unknown key; objectStorage takes {', '.join(known)}"
-            )
+    value = r.mapping("logging.objectStorage", value, ("endpoint", "bucket", "region", "forcePathStyle"))
     endpoint = r.url("logging.objectStorage.endpoint", value.get("endpoint"))
     if "endpoint" not in value:
         r.missing("logging.objectStorage.endpoint", "the bucket's S3 endpoint, e.g. https://s3.eu-west-1.amazonaws.com")
@@ -493,10 +486,10 @@ def _object_storage(r: _Reader, value: Any) -> ObjectStorage | None:
         r.problem("logging.objectStorage.region", region, "must be a region name such as eu-west-1")
     key_id = _secret(r, "lokiS3AccessKeyId", "<access key id>")
     secret_key = _secret(r, "lokiS3SecretAccessKey", "<secret access key>")
-    if (r.raw("lokiS3AccessKeyId") is None) != (r.raw("lokiS3SecretAccessKey") is None):
-        r.problem(
-            "lokiS3SecretAccessKey" if r.raw("lokiS3SecretAccessKey") is None else "lokiS3AccessKeyId",
-            "<unset>" if r.raw("lokiS3SecretAccessKey") is None else "<set>",
+    has_id, has_key = r.raw("lokiS3AccessKeyId") is not None, r.raw("lokiS3SecretAccessKey") is not None
+    if has_id != has_key:
+        r.missing(
+            "lokiS3SecretAccessKey" if has_id else "lokiS3AccessKeyId",
             "give both lokiS3AccessKeyId and lokiS3SecretAccessKey, or neither to use the pods' own identity",
         )
     if endpoint is None or not isinstance(bucket, str):
@@ -649,19 +642,15 @@ def _grafana(r: _Reader, monitoring: MonitoringConfig) -> GrafanaConfig:
     token = _secret(r, "grafanaToken", "<service account token>")
     admin_secret = None
     if "adminSecret" in section:
-        ref = section["adminSecret"]
-        if (
-            not isinstance(ref, dict)
-            or not {"namespace", "name"} <= set(ref)
-            or set(ref) - {"namespace", "name", "key"}
-        ):
-            r.problem(
-                "grafana.adminSecret",
-                ref,
-                "must be a map with namespace, name and optionally key (default admin-password), e.g. "
-                "{namespace: monitoring, name: grafana}",
-            )
-        else:
+        ref = r.mapping("grafana.adminSecret", section["adminSecret"], ("namespace", "name", "key"))
+        for required in ("namespace", "name"):
+            if ref and required not in ref:
+                r.missing(
+                    f"grafana.adminSecret.{required}",
+                    "name the Secret holding Grafana's admin password, e.g. {namespace: monitoring, name: grafana} "
+                    "(key defaults to admin-password)",
+                )
+        if {"namespace", "name"} <= set(ref):
             admin_secret = AdminSecretRef(
                 namespace=str(ref["namespace"]), name=str(ref["name"]), key=str(ref.get("key", "admin-password"))
             )

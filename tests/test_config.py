@@ -193,8 +193,8 @@ BAD_CONFIGS = [
             "grafana": {"url": "http://grafana:3000", "adminSecret": {"name": "grafana"}},
         },
         [
-            'runtime-defense:grafana.adminSecret = {"name": "grafana"}: must be a map with namespace, name and '
-            "optionally key",
+            "runtime-defense:grafana.adminSecret.namespace is not set: name the Secret holding Grafana's admin "
+            "password",
             "runtime-defense:grafanaToken is not set: an existing Grafana needs credentials",
         ],
         id="grafana-admin-secret-without-namespace",
@@ -247,7 +247,7 @@ BAD_CONFIGS = [
             "logging": {"mode": "scalable", "objectStorage": {"endpoint": "https://s3", "bucket": "logs"}},
             "lokiS3AccessKeyId": Secret("AKIA"),
         },
-        ['runtime-defense:lokiS3SecretAccessKey = "<unset>": give both lokiS3AccessKeyId and lokiS3SecretAccessKey'],
+        ["runtime-defense:lokiS3SecretAccessKey is not set: give both lokiS3AccessKeyId and lokiS3SecretAccessKey"],
         id="half-of-the-s3-credentials",
     ),
     pytest.param(
