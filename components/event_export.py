@@ -75,12 +75,16 @@ class FalcoEventExport(pulumi.ComponentResource):
             chart, release, selector, port = FALCOSIDEKICK, SIDEKICK_RELEASE, SIDEKICK_SELECTOR, "http-notls"
             values = self._sidekick_values(transport, args.dashboards)
             self.endpoint = f"https://{SIDEKICK_RELEASE}.{ns.name}.svc.cluster.local:{SIDEKICK_PORT}/"
+            dashboard = ("Falco logs", SIDEKICK_LOKI_DASHBOARD_UID)
         else:
             if transport.tls.secret != EXPORTER_CLIENT_SECRET:
                 raise ValueError(f"falco-exporter only mounts the Secret {EXPORTER_CLIENT_SECRET}")
             chart, release, selector, port = FALCO_EXPORTER, EXPORTER_RELEASE, EXPORTER_SELECTOR, "metrics"
             values = self._exporter_values(transport, ns, args.dashboards)
             self.endpoint = f"{transport.host}:{transport.port}"
+            dashboard = ("Falco Events (11914)", EXPORTER_DASHBOARD_UID)
+        # Dashboards the chart provisions through Grafana's sidecar: title -> uid.
+        self.dashboards = dict([dashboard]) if args.dashboards else {}
 
         self.chart = helm_chart(
             name,

@@ -88,7 +88,7 @@ class FalcoEventPipeline(pulumi.ComponentResource):
             exporter = export(
                 ReceiveOverHttps(tls=link.server, loki_push_url=args.loki_push_url, replicas=args.sidekick_replicas)
             )
-            agent(HttpsEventOutput(url=exporter.endpoint, tls=link.client))
+            sensor = agent(HttpsEventOutput(url=exporter.endpoint, tls=link.client))
             policy = MutualTlsNetworkPolicyArgs(
                 namespace=ns,
                 server=event_export.SIDEKICK_SELECTOR,
@@ -104,9 +104,9 @@ class FalcoEventPipeline(pulumi.ComponentResource):
                 ),
                 ClientIdentity(common_name="falco-exporter", namespace=ns, secret=event_export.EXPORTER_CLIENT_SECRET),
             )
-            grpc_server = agent(GrpcEventServer(port=GRPC_PORT, tls=link.server))
-            assert grpc_server.grpc_host is not None
-            exporter = export(PullOverGrpc(host=grpc_server.grpc_host, port=GRPC_PORT, tls=link.client))
+            sensor = agent(GrpcEventServer(port=GRPC_PORT, tls=link.server))
+            assert sensor.grpc_host is not None
+            exporter = export(PullOverGrpc(host=sensor.grpc_host, port=GRPC_PORT, tls=link.client))
             policy = MutualTlsNetworkPolicyArgs(
                 namespace=ns,
                 server=falco.SELECTOR,
@@ -117,15 +117,8 @@ class FalcoEventPipeline(pulumi.ComponentResource):
             )
         MutualTlsNetworkPolicy(f"{name}-mtls-clients-only", policy, child)
 
-        self.upstream_dashboards: dict[str, str] = {}
-        if args.dashboards:
-            self.upstream_dashboards = (
-                {"Falco": falco.DASHBOARD_UID, "Falco logs": event_export.SIDEKICK_LOKI_DASHBOARD_UID}
-                if args.profile == "current"
-                else {"Falco Events (11914)": event_export.EXPORTER_DASHBOARD_UID}
-            )
+        self.upstream_dashboards = {**sensor.dashboards, **exporter.dashboards}
         self.endpoint: str = exporter.endpoint
         self.ca_cert_pem: pulumi.Output[str] = link.ca_cert_pem
         self.client_secret: str = link.client.secret
-        self.server_dns_names = link.server_dns_names
         self.register_outputs({"endpoint": self.endpoint, "caCertPem": self.ca_cert_pem})

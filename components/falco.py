@@ -73,6 +73,8 @@ class FalcoAgent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.events.tls.ready, *args.scraping.after_crds()]),
         )
         self.grpc_host = f"{GRPC_SERVICE}.{args.namespace.name}.svc.cluster.local" if grpc else None
+        # Dashboards the chart provisions through Grafana's sidecar: title -> uid.
+        self.dashboards = {"Falco": DASHBOARD_UID} if args.dashboards and not grpc else {}
         self.register_outputs({})
 
     @staticmethod

@@ -113,8 +113,6 @@ class MutualTlsPki(pulumi.ComponentResource):
         server_key, server_cert = issue("server", self.server_dns_names[-1], self.server_dns_names, "server_auth")
         client_key, client_cert = issue("client", client.common_name, None, "client_auth")
         self.ca_cert_pem: pulumi.Output[str] = ca.cert_pem
-        self.server_cert_pem, self.client_cert_pem = server_cert, client_cert
-        self.server_private_key_pem, self.client_private_key_pem = server_key, client_key
 
         server_data: dict[str, pulumi.Input[str]] = {
             "server.key": server_key,

@@ -44,7 +44,6 @@ class Registration:
     providers: dict[str, str]
     dependencies: list[str]
     custom: bool
-    retain_on_delete: bool
     transforms: int = 0  # transforms registered on the resource (the mock monitor does not run them)
 
     def plain(self, key: str) -> Any:
@@ -140,7 +139,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     providers=dict(request.providers),
                     dependencies=list(request.dependencies),
                     custom=request.custom,
-                    retain_on_delete=request.retainOnDelete,
                     transforms=len(request.transforms),
                 )
             )
@@ -160,7 +158,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 providers={},
                 dependencies=list(request.dependencies),
                 custom=True,
-                retain_on_delete=False,
             )
         )
         return response
