@@ -25,11 +25,10 @@ class PinnedChart:
     name: str
     version: str
     repo: str
-    app_version: str
+    app_version: str  # what the chart deploys; the tests check it against the chart's Chart.yaml
     # Values under these top-level keys go to a bundled subchart: key -> "<chart>-<version>"
     # (only subcharts whose values.yaml is indexed; other subchart keys are template keys).
     subcharts: Mapping[str, str] = field(default_factory=dict)
-    deprecated: bool = False
 
     @property
     def key_index(self) -> str:
@@ -51,12 +50,11 @@ LOKI_STACK = PinnedChart(
     GRAFANA,
     "v2.9.3",
     subcharts={"loki": "loki-2.16.0", "promtail": "promtail-6.17.1"},
-    deprecated=True,
 )
 FALCO = PinnedChart("falco", "9.1.0", FALCOSECURITY, "0.44.1")
-FALCO_WITH_GRPC = PinnedChart("falco", "8.0.5", FALCOSECURITY, "0.43.1", deprecated=True)
+FALCO_WITH_GRPC = PinnedChart("falco", "8.0.5", FALCOSECURITY, "0.43.1")
 FALCOSIDEKICK = PinnedChart("falcosidekick", "0.14.0", FALCOSECURITY, "2.31.1")
-FALCO_EXPORTER = PinnedChart("falco-exporter", "0.12.2", FALCOSECURITY, "0.8.7", deprecated=True)
+FALCO_EXPORTER = PinnedChart("falco-exporter", "0.12.2", FALCOSECURITY, "0.8.7")
 
 PINNED_CHARTS: tuple[PinnedChart, ...] = (
     KUBE_PROMETHEUS_STACK,

@@ -25,11 +25,7 @@ def metadata(name: str, namespace: pulumi.Input[str] | None = None, **labels: st
 
 
 def namespace(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": {**PART_OF, **labels}},
-    }
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(name, **labels)}
 
 
 def secret(

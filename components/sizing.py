@@ -27,14 +27,6 @@ class ContainerSize:
             "limits": {"memory": self.memory_limit},
         }
 
-    @property
-    def cpu_millis(self) -> int:
-        return int(self.cpu.removesuffix("m"))
-
-    @property
-    def memory_mib(self) -> int:
-        return int(self.memory.removesuffix("Mi"))
-
 
 # Long-running containers, by workload. Init containers are listed separately: they run
 # before the others and do not add to a pod's steady-state reservation.

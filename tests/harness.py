@@ -209,6 +209,14 @@ class Secret(str):
 BASE_CONFIG: dict[str, Any] = {"grafana": {"url": "http://192.168.49.2:30300"}}
 
 
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """The program's keys of a committed stack file (Pulumi.<stack>.yaml), without the prefix."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key.removeprefix(f"{PROJECT}:"): value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
+
+
 def stack_config(values: Mapping[str, Any]) -> dict[str, str]:
     """Config as the CLI hands it to a program: namespaced keys, objects as JSON."""
     return {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}

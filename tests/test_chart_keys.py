@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from chart_keys import INDEX_DIR, chart_index, template_keys, unknown_keys
-from harness import ROOT, Secret, run_program
+from harness import ROOT, Secret, run_program, stack_file_config
 
 from components.charts import LOKI, PINNED_CHARTS, PinnedChart
 
@@ -19,14 +19,9 @@ needs_shared = pytest.mark.skipif(
     not SHARED_CHARTS.is_dir(), reason="../shared/charts (upstream values of the pinned charts) is not beside the repo"
 )
 
-PROD = {
-    k.removeprefix("runtime-defense:"): v
-    for k, v in yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"].items()
-    if k.startswith("runtime-defense:")
-}
 CONFIGS = {
     "current": {"profile": "current"},
-    "prod": {**PROD, "lokiS3AccessKeyId": Secret("id"), "lokiS3SecretAccessKey": Secret("key")},
+    "prod": {**stack_file_config("prod"), "lokiS3AccessKeyId": Secret("id"), "lokiS3SecretAccessKey": Secret("key")},
     "tutorial": {"profile": "tutorial"},
     "current-existing-monitoring": {
         "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090", "serviceMonitors": True},
@@ -128,6 +123,17 @@ def deep_merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+@needs_shared
+@pytest.mark.parametrize("chart", PINNED_CHARTS, ids=lambda c: c.key_index)
+def test_the_pinned_table_matches_the_charts_metadata(chart):
+    metadata = yaml.safe_load((SHARED_CHARTS / chart.key_index / "Chart.yaml").read_text())
+    assert (metadata["name"], metadata["version"], str(metadata["appVersion"])) == (
+        chart.name,
+        chart.version,
+        chart.app_version,
+    )
 
 
 def test_index_script_writes_what_the_checker_reads(tmp_path: Path, capsys):

@@ -5,16 +5,11 @@ import json
 
 import pulumi
 import pytest
-import yaml
-from harness import CONFIG_GROUP, ROOT, Secret, run_program
+from harness import CONFIG_GROUP, Secret, run_program, stack_file_config
 
 from components.namespaces import retain_on_delete
 
-PROD = {
-    key.removeprefix("runtime-defense:"): value
-    for key, value in yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"].items()
-    if key.startswith("runtime-defense:")
-}
+PROD = stack_file_config("prod")
 CREDENTIALS = {"lokiS3AccessKeyId": Secret("AKIAEXAMPLE"), "lokiS3SecretAccessKey": Secret("wJalrXUtnFEMI/EXAMPLEKEY")}
 
 
