@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
@@ -183,9 +184,6 @@ class ProgramRun:
         assert len(found) == 1, f"expected one resource named {name!r}, found {len(found)}"
         return found[0]
 
-    def by_urn(self, urn: str) -> Registration:
-        return next(r for r in self.resources if r.urn == urn)
-
     def charts(self) -> dict[str, Registration]:
         return {r.plain("name"): r for r in self.of_type(CHART)}
 
@@ -211,8 +209,6 @@ BASE_CONFIG: dict[str, Any] = {"grafana": {"url": "http://192.168.49.2:30300"}}
 
 def stack_file_config(stack: str) -> dict[str, Any]:
     """The program's keys of a committed stack file (Pulumi.<stack>.yaml), without the prefix."""
-    import yaml
-
     config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     return {key.removeprefix(f"{PROJECT}:"): value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
 
