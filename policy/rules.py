@@ -92,10 +92,15 @@ def _containers(args: ResourceValidationArgs) -> Iterator[tuple[str, Mapping[str
 # -- charts pinned ----------------------------------------------------------------------------
 
 
+VENDORED_ARCHIVE = re.compile(r"^charts/[a-z0-9-]+-(\d+\.\d+\.\d+)\.tgz$")
+
+
 def charts_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in CHART_TYPES:
         return
     chart, version = args.props.get("chart", ""), str(args.props.get("version") or "")
+    if VENDORED_ARCHIVE.match(str(chart)):
+        return  # a vendored archive: its file name carries the exact version
     if not EXACT_VERSION.match(version):
         report_violation(f"chart {chart!r} must be pinned to an exact version, not {version or 'the latest'!r}")
     repo = _get(args.props, "repositoryOpts", "repo") or ""
