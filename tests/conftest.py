@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-for path in (TESTS, TESTS.parent):
+# The shared test support (mock harness, renderer, emulators) and the program's components.
+for path in (TESTS / "support", TESTS.parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))

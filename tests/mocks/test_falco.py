@@ -1,0 +1,309 @@
+"""Falco, its event transport and exporter, as each profile configures them (under mocks)."""
+
+import hashlib
+import json
+
+import pytest
+from harness import CONFIG_GROUP, Secret, run_program
+from tls_emulator import TlsEmulator
+
+from components.pki import service_dns_names
+
+EXISTING_PROMETHEUS = {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"}
+TOKEN = Secret("glsa_token")
+
+
+@pytest.fixture(scope="module")
+def current():
+    return run_program({"profile": "current"})
+
+
+@pytest.fixture(scope="module")
+def tutorial():
+    return run_program({"profile": "tutorial"})
+
+
+def checksum_of(run, server_secret: str, client_secret: str) -> str:
+    server = run.manifest("Secret", server_secret)["stringData"]
+    client = run.manifest("Secret", client_secret)["stringData"]
+    return hashlib.sha256((server["ca.crt"] + server["server.crt"] + client["client.crt"]).encode()).hexdigest()
+
+
+# -- current: Falco 0.44 posting to Falcosidekick over HTTPS with mTLS -----------------------
+
+
+def test_current_falco_is_chart_9_on_modern_ebpf_posting_json_over_mtls(current):
+    chart = current.charts()["falco"]
+    assert chart.plain("chart") == "charts/falco-9.1.0.tgz"
+    values = chart.plain("values")
+    assert values["driver"]["kind"] == "modern_ebpf"
+    assert values["falco"]["json_output"] is True
+    assert values["falco"]["http_output"] == {
+        "enabled": True,
+        "url": "https://falcosidekick.falco.svc.cluster.local:2801/",
+        "mtls": True,
+        "client_cert": "/etc/falco/certs/client/client.crt",
+        "client_key": "/etc/falco/certs/client/client.key",
+        "ca_cert": "/etc/falco/certs/client/ca.crt",
+        "insecure": False,
+    }
+    # chart 9 refuses to render with any of these
+    assert "grpc" not in values["falco"] and "grpc_output" not in values["falco"]
+    assert "ebpf" not in values["driver"]
+
+
+def test_current_falco_mounts_the_client_secret_the_pki_wrote(current):
+    values = current.chart_values("falco")
+    secret = current.manifest("Secret", values["certs"]["existingClientSecret"])
+    assert secret["metadata"]["namespace"] == "falco"
+    assert set(secret["stringData"]) == {"client.key", "client.crt", "ca.crt"}
+    assert "existingSecret" not in values["certs"]
+
+
+def test_current_falco_exports_native_metrics_to_the_operator(current):
+    values = current.chart_values("falco")
+    assert values["metrics"] == {"enabled": True}
+    assert values["serviceMonitor"] == {"create": True, "labels": {}}
+    assert values["grafana"]["dashboards"]["enabled"] is True
+
+
+def test_falcosidekick_requires_client_certificates_and_serves_only_health_and_metrics_in_clear(current):
+    chart = current.charts()["falcosidekick"]
+    assert chart.plain("chart") == "charts/falcosidekick-0.14.0.tgz"
+    values = chart.plain("values")
+    tls = values["config"]["tlsserver"]
+    assert tls["deploy"] is True and tls["mutualtls"] is True
+    assert set(tls["notlspaths"].split(",")) == {"/ping", "/healthz", "/metrics"}  # never "/", the event endpoint
+    secret = current.manifest("Secret", tls["existingSecret"])
+    assert set(secret["stringData"]) == {"server.key", "server.crt", "ca.crt"}
+    assert values["service"]["annotations"]["prometheus.io/port"] == str(int(tls["notlsport"]))
+    assert values["replicaCount"] == 1
+
+
+def test_falcosidekick_forwards_events_to_the_logging_stack(current):
+    loki = current.chart_values("falcosidekick")["config"]["loki"]
+    assert loki["hostport"] + loki["endpoint"] == current.exports["lokiPushUrl"].value
+    assert loki["format"] == "json"
+
+
+def test_sidekick_replicas_come_from_config():
+    run = run_program({"eventExport": {"replicas": 2}})
+    assert run.chart_values("falcosidekick")["replicaCount"] == 2
+
+
+def test_current_service_monitor_scrapes_the_plain_port(current):
+    monitor = current.manifest("ServiceMonitor", "falcosidekick")
+    assert monitor["spec"]["endpoints"][0]["port"] == "http-notls"
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "falcosidekick",
+        "app.kubernetes.io/instance": "falcosidekick",
+    }
+    group = next(g for g in current.of_type(CONFIG_GROUP) if g.name == "falco-events-servicemonitor")
+    assert current.charts()["kube-prometheus-stack"].urn in group.dependencies  # waits for the CRDs
+
+
+# -- tutorial: Falco 0.43 serving gRPC with mTLS, falco-exporter dialling it -----------------
+
+
+def test_tutorial_falco_is_chart_8_serving_grpc_over_tcp_with_mtls(tutorial):
+    chart = tutorial.charts()["falco"]
+    assert chart.plain("chart") == "charts/falco-8.0.5.tgz"
+    values = chart.plain("values")
+    assert values["driver"]["kind"] == "ebpf"
+    assert values["falco"]["grpc"] == {
+        "enabled": True,
+        "bind_address": "0.0.0.0:5060",
+        "threadiness": 0,
+        "private_key": "/etc/falco/certs/server.key",
+        "cert_chain": "/etc/falco/certs/server.crt",
+        "root_certs": "/etc/falco/certs/ca.crt",
+    }
+    assert values["falco"]["grpc_output"] == {"enabled": True}
+    secret = tutorial.manifest("Secret", values["certs"]["existingSecret"])
+    data = secret["stringData"]
+    assert set(data) == {"server.key", "server.crt", "ca.crt", "falco.pem"}
+    assert data["falco.pem"] == data["server.key"] + data["server.crt"]
+
+
+def test_falco_exporter_dials_falco_grpc_over_tcp_with_its_client_certificate(tutorial):
+    chart = tutorial.charts()["falco-exporter"]
+    assert chart.plain("chart") == "charts/falco-exporter-0.12.2.tgz"
+    values = chart.plain("values")
+    assert values["falco"] == {
+        "grpcUnixSocketPath": "",
+        "grpcHostname": "falco-grpc.falco.svc.cluster.local",
+        "grpcPort": 5060,
+    }
+    # the DaemonSet mounts "<fullname>-certs", with these keys
+    secret = tutorial.manifest("Secret", f"{values['fullnameOverride']}-certs")
+    assert set(secret["stringData"]) == {"client.key", "client.crt", "ca.crt"}
+    assert values["grafanaDashboard"]["enabled"] is True
+    monitor = tutorial.manifest("ServiceMonitor", "falco-exporter")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_tutorial_driver_can_be_modern_ebpf():
+    run = run_program({"profile": "tutorial", "falco": {"driver": "modern_ebpf"}})
+    assert run.chart_values("falco")["driver"]["kind"] == "modern_ebpf"
+
+
+# -- both ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("profile", "client_host"),
+    [("current", "falcosidekick.falco.svc.cluster.local"), ("tutorial", "falco-grpc.falco.svc.cluster.local")],
+)
+def test_the_host_the_client_dials_is_in_the_server_certificate(profile, client_host):
+    run = run_program({"profile": profile})
+    server_request = next(r for r in run.resources if r.name == "falco-mtls-server" and r.type.endswith("CertRequest"))
+    dns_names = server_request.plain("dnsNames")
+    service = client_host.split(".")[0]
+    assert dns_names == service_dns_names(service, "falco")
+    assert client_host in dns_names
+    assert run.exports["eventEndpoint"].value.split("//")[-1].split(":")[0] == client_host
+
+
+def test_certificates_are_server_or_client_only(current):
+    certs = {r.name: r.plain("allowedUses") for r in current.resources if r.type.endswith("LocallySignedCert")}
+    assert certs == {
+        "falco-mtls-server": ["digital_signature", "server_auth"],
+        "falco-mtls-client": ["digital_signature", "client_auth"],
+    }
+    ca = next(r for r in current.resources if r.type.endswith("SelfSignedCert"))
+    assert ca.plain("isCaCertificate") is True
+    assert ca.plain("allowedUses") == ["cert_signing", "crl_signing"]
+
+
+def test_rsa_certificates_may_also_encipher():
+    run = run_program({"pki": {"keyAlgorithm": "RSA-4096"}})
+    key = next(r for r in run.resources if r.type.endswith("PrivateKey"))
+    assert (key.plain("algorithm"), key.plain("rsaBits")) == ("RSA", 4096)
+    uses = {r.name: r.plain("allowedUses") for r in run.resources if r.type.endswith("LocallySignedCert")}
+    assert uses["falco-mtls-server"] == ["digital_signature", "key_encipherment", "server_auth"]
+
+
+@pytest.mark.parametrize("profile", ["current", "tutorial"])
+def test_every_pod_that_mounts_the_material_restarts_when_it_rotates(profile):
+    run = run_program({"profile": profile})
+    if profile == "current":
+        expected = checksum_of(run, "falcosidekick-tls", "falco-client-tls")
+        annotated = [run.chart_values("falco")["podAnnotations"], run.chart_values("falcosidekick")["podAnnotations"]]
+    else:
+        expected = checksum_of(run, "falco-grpc-tls", "falco-exporter-certs")
+        annotated = [
+            run.chart_values("falco")["podAnnotations"],
+            run.chart_values("falco-exporter")["daemonset"]["annotations"],
+        ]
+    for annotations in annotated:
+        assert annotations["checksum/mtls"] == expected
+
+
+def test_a_rotated_certificate_changes_the_restart_annotation():
+    emulator = TlsEmulator()
+
+    def annotation(pki):
+        run = run_program({"pki": {**pki, "earlyRenewalHours": 24}}, emulators=[emulator])
+        return run.chart_values("falco")["podAnnotations"]["checksum/mtls"]
+
+    assert annotation({"validityHours": 100}) == annotation({"validityHours": 100})  # same state, no restart
+    assert annotation({"validityHours": 100}) != annotation({"validityHours": 200})  # reissued, restart
+
+
+@pytest.mark.parametrize("profile", ["current", "tutorial"])
+def test_private_keys_appear_only_inside_secrets(profile):
+    run = run_program({"profile": profile}, emulators=[TlsEmulator()])
+    for release, chart in run.charts().items():
+        assert "BEGIN" not in json.dumps(chart.plain("values")), f"PEM in {release} values"
+    for manifest in run.manifests():
+        if manifest["kind"] != "Secret":
+            assert "PRIVATE KEY" not in json.dumps(manifest), manifest["metadata"]
+    for name, export in run.exports.items():
+        assert "PRIVATE KEY" not in json.dumps(export.value), name
+    assert "BEGIN CERTIFICATE" in run.exports["mtlsCaCertPem"].value
+    for cert in (r for r in run.resources if r.type.startswith("tls:") and "caPrivateKeyPem" in r.inputs):
+        assert cert.secret("caPrivateKeyPem")
+
+
+@pytest.mark.parametrize("profile", ["current", "tutorial"])
+def test_charts_that_mount_the_material_wait_for_its_secrets(profile):
+    run = run_program({"profile": profile})
+    secrets = run.named("falco-mtls-secrets")
+    for release in ("falco", "falcosidekick" if profile == "current" else "falco-exporter"):
+        assert secrets.urn in run.charts()[release].dependencies, release
+
+
+@pytest.mark.parametrize(
+    ("profile", "server", "port", "client", "open_port"),
+    [
+        ("current", "falcosidekick", 2801, "falco", 2810),
+        ("tutorial", "falco", 5060, "falco-exporter", 8765),
+    ],
+)
+def test_only_the_client_may_reach_the_mtls_port(profile, server, port, client, open_port):
+    policy = run_program({"profile": profile}).manifest("NetworkPolicy", "falco-mtls-clients-only")
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": server,
+        "app.kubernetes.io/instance": server,
+    }
+    assert spec["policyTypes"] == ["Ingress"]
+    mtls, open_ = spec["ingress"]
+    assert mtls["ports"] == [{"protocol": "TCP", "port": port}]
+    assert mtls["from"] == [
+        {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": client, "app.kubernetes.io/instance": client}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "falco"}},
+        }
+    ]
+    assert open_ == {"ports": [{"protocol": "TCP", "port": open_port}]}
+
+
+def test_falco_runs_on_every_node_control_plane_included(current, tutorial):
+    for run in (current, tutorial):
+        assert run.chart_values("falco")["tolerations"] == [{"operator": "Exists"}]
+
+
+def test_custom_rules_reach_the_chart():
+    rules = "- rule: Shell in monitoring\n  desc: x\n  condition: spawned_process\n  output: x\n  priority: WARNING\n"
+    run = run_program({"falco": {"customRules": {"local-rules.yaml": rules}}})
+    assert run.chart_values("falco")["customRules"] == {"local-rules.yaml": rules}
+
+
+def test_without_an_operator_metrics_are_found_by_annotations():
+    run = run_program({"monitoring": EXISTING_PROMETHEUS, "grafanaToken": TOKEN})
+    assert not [m for m in run.manifests() if m["kind"] == "ServiceMonitor"]
+    falco = run.chart_values("falco")
+    assert "serviceMonitor" not in falco
+    assert falco["metrics"]["service"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8765",
+        "prometheus.io/path": "/metrics",
+    }
+    assert "grafana" not in falco  # no dashboard sidecar to load it
+
+
+def test_an_existing_operator_gets_service_monitors_with_its_labels():
+    run = run_program(
+        {
+            "monitoring": {**EXISTING_PROMETHEUS, "serviceMonitors": True, "serviceMonitorLabels": {"release": "prom"}},
+            "grafanaToken": TOKEN,
+        }
+    )
+    assert run.manifest("ServiceMonitor", "falcosidekick")["metadata"]["labels"]["release"] == "prom"
+    assert run.chart_values("falco")["serviceMonitor"] == {"create": True, "labels": {"release": "prom"}}
+
+
+@pytest.mark.parametrize("profile", ["current", "tutorial"])
+def test_event_outputs(profile):
+    run = run_program({"profile": profile})
+    exports = {k: e.value for k, e in run.exports.items()}
+    assert (
+        exports["eventEndpoint"]
+        == {
+            "current": "https://falcosidekick.falco.svc.cluster.local:2801/",
+            "tutorial": "falco-grpc.falco.svc.cluster.local:5060",
+        }[profile]
+    )
+    assert exports["mtlsClientSecret"] == {"current": "falco-client-tls", "tutorial": "falco-exporter-certs"}[profile]
+    assert exports["mtlsCaCertPem"] == run.manifest("Secret", exports["mtlsClientSecret"])["stringData"]["ca.crt"]

@@ -1,0 +1,112 @@
+"""The scale-out environment (Pulumi.prod.yaml): Loki simple-scalable on object storage,
+replicas and disruption budgets, two Falcosidekick replicas, volumes kept on destroy."""
+
+import json
+
+import pulumi
+import pytest
+from harness import CONFIG_GROUP, Secret, run_program, stack_file_config
+
+from components.namespaces import retain_on_delete
+
+PROD = stack_file_config("prod")
+CREDENTIALS = {"lokiS3AccessKeyId": Secret("AKIAEXAMPLE"), "lokiS3SecretAccessKey": Secret("wJalrXUtnFEMI/EXAMPLEKEY")}
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_program({**PROD, **CREDENTIALS}, stack="prod")
+
+
+def test_loki_runs_simple_scalable_on_the_bucket(prod):
+    values = prod.chart_values("loki")
+    assert values["deploymentMode"] == "SimpleScalable"
+    assert values["loki"]["storage"] == {
+        "type": "s3",
+        "bucketNames": {"chunks": "runtime-defense-loki"},
+        "s3": {
+            "endpoint": "s3.eu-west-1.amazonaws.com",
+            "insecure": False,
+            "s3ForcePathStyle": False,
+            "region": "eu-west-1",
+        },
+    }
+    assert values["loki"]["schemaConfig"]["configs"][0]["object_store"] == "s3"
+    assert values["loki"]["compactor"] == {"retention_enabled": True, "delete_request_store": "s3"}
+    assert values["loki"]["limits_config"]["retention_period"] == "30d"
+    assert values["loki"]["commonConfig"]["replication_factor"] == 3
+    assert values["singleBinary"]["replicas"] == 0
+
+
+@pytest.mark.parametrize("target", ["read", "write", "backend"])
+def test_each_target_has_replicas_a_disruption_budget_and_resources(prod, target):
+    values = prod.chart_values("loki")[target]
+    assert values["replicas"] == 3
+    assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
+    assert set(values["resources"]["requests"]) == {"cpu", "memory"}
+
+
+def test_clients_push_to_the_write_target_and_query_the_read_target(prod):
+    assert prod.exports["lokiPushUrl"].value == "http://loki-write.logging.svc.cluster.local:3100/loki/api/v1/push"
+    assert prod.exports["lokiQueryUrl"].value == "http://loki-read.logging.svc.cluster.local:3100"
+    assert "loki-write.logging" in prod.chart_values("alloy")["alloy"]["configMap"]["content"]
+
+
+def test_bucket_credentials_reach_loki_only_through_a_secret(prod):
+    secret = prod.manifest("Secret", "loki-object-storage")
+    assert secret["stringData"] == {
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/EXAMPLEKEY",
+    }
+    group = prod.named("logging-object-storage")
+    assert group.secret("objs")
+    values = prod.chart_values("loki")
+    assert values["global"]["extraEnvFrom"] == [{"secretRef": {"name": "loki-object-storage"}}]
+    assert "wJalrXUtnFEMI" not in json.dumps(values) and "AKIAEXAMPLE" not in json.dumps(values)
+    assert group.urn in prod.charts()["loki"].dependencies
+
+
+def test_without_credentials_loki_uses_the_pods_own_identity():
+    run = run_program(PROD, stack="prod")
+    assert "global" not in run.chart_values("loki")
+    assert not [m for m in run.manifests() if m["metadata"]["name"] == "loki-object-storage"]
+
+
+def test_two_falcosidekick_replicas(prod):
+    assert prod.chart_values("falcosidekick")["replicaCount"] == 2
+
+
+def test_loki_volumes_and_their_namespace_outlive_a_destroy(prod):
+    for target in ("write", "backend"):
+        persistence = prod.chart_values("loki")[target]["persistence"]
+        assert persistence["whenDeleted"] == "Retain" and persistence["size"] == "20Gi"
+    kept = prod.named("runtime-defense-kept-namespaces")
+    assert [m["metadata"]["name"] for m in kept.plain("objs")] == ["logging"]
+    assert kept.transforms == 1
+    assert prod.charts()["loki"].plain("namespace") == "logging"
+    assert kept.urn in prod.charts()["loki"].dependencies
+    owned = prod.named("runtime-defense-namespaces")
+    assert [m["metadata"]["name"] for m in owned.plain("objs")] == ["monitoring", "falco"]
+    assert owned.transforms == 0
+    # ... and the next `pulumi up` adopts what a destroy left behind.
+    assert prod.named("kubernetes").plain("upsertExistingObjects") == "true"  # provider config is a string
+
+
+def test_the_kept_namespaces_transform_retains_on_delete():
+    args = pulumi.ResourceTransformArgs(
+        custom=True, type_="kubernetes:core/v1:Namespace", name="logging", props={"a": 1}, opts=pulumi.ResourceOptions()
+    )
+    result = retain_on_delete(args)
+    assert result.opts.retain_on_delete is True and result.props == {"a": 1}
+
+
+def test_dev_keeps_nothing_and_adopts_nothing():
+    run = run_program({})
+    assert not [g for g in run.of_type(CONFIG_GROUP) if g.transforms]
+    assert run.named("kubernetes").plain("upsertExistingObjects") is None
+    assert run.chart_values("loki")["singleBinary"]["persistence"]["whenDeleted"] == "Delete"
+
+
+def test_the_prod_stack_file_is_valid_config(prod):
+    assert prod.error is None
+    assert prod.exports["profile"].value == "current"

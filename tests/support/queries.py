@@ -1,0 +1,64 @@
+"""Parsing the PromQL and LogQL the program writes into dashboards and alert rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import promql_parser
+
+LOGQL_CHECK = Path(__file__).resolve().parent / "logql"
+
+# Grafana expands these before a query reaches Prometheus or Loki.
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "30s",
+    "$__range": "6h",
+    "$namespace": ".*",
+}
+
+
+def expand(query: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        query = query.replace(variable, value)
+    assert not re.search(r"\$\w", query), f"unexpanded variable in {query}"
+    return query
+
+
+def promql_metrics(query: str) -> set[str]:
+    """The metric names a PromQL query selects; raises ValueError if it does not parse."""
+    names: set[str] = set()
+
+    def visit(node) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            names.add(node.name)
+            return
+        for attribute in ("expr", "lhs", "rhs", "param", "vector_selector"):
+            child = getattr(node, attribute, None)
+            if child is not None and not isinstance(child, (str, int, float)):
+                visit(child)
+        for child in getattr(node, "args", None) or []:
+            visit(child)
+
+    visit(promql_parser.parse(expand(query)))
+    return names
+
+
+def logql_available() -> bool:
+    return shutil.which("node") is not None and (LOGQL_CHECK / "node_modules" / "@grafana" / "lezer-logql").is_dir()
+
+
+def logql_errors(queries: list[str]) -> dict[str, list[int]]:
+    """Syntax error offsets per LogQL query, from Grafana's own LogQL grammar."""
+    result = subprocess.run(
+        ["node", str(LOGQL_CHECK / "check.mjs")],
+        input=json.dumps([expand(q) for q in queries]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return {query: item["errors"] for query, item in zip(queries, json.loads(result.stdout), strict=True)}
