@@ -1,0 +1,395 @@
+"""What the cluster receives: every chart of a stack rendered as Helm v4 ``Chart`` renders
+it, plus the objects the program writes itself.
+
+The program runs under Pulumi's mocks (``harness.run_program``); each registered
+``kubernetes:helm.sh/v4:Chart`` is then rendered by real Helm 3 from the same vendored
+archive, with the same values (its values files first, then its values, as the provider
+merges them), the same release name and namespace, hooks split off (Chart v4 never runs
+them, pulumi-kubernetes ``provider/pkg/provider/helm/v4/chart.go``: ``DisableHooks = true``)
+and namespaces defaulted as the provider defaults them. Each stack is rendered once per
+test session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from harness import ROOT, ProgramRun, Secret, run_program, stack_file_config
+
+from components.charts import PINNED_CHARTS, PinnedChart
+
+KUBERNETES_VERSION = "1.33"
+# API groups that exist once kube-prometheus-stack's CRDs are installed: what a second
+# `pulumi up` sees. The first one on a fresh cluster sees none of them.
+CRD_API_VERSIONS = ("monitoring.coreos.com/v1",)
+HOOK = "helm.sh/hook"
+# Helm 3.18.0 reads a 0 in a chart's values.yaml as true (helm/helm#30918).
+REFUSED_HELM = {"v3.18.0"}
+LOCAL_HELM = ROOT / ".tools" / "helm" / "helm"  # installed by scripts/test.sh
+
+# The committed stacks, as the tests render them: (stack, config).
+STACKS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dev": ("dev", stack_file_config("dev")),
+    "dev-tutorial": ("dev", {**stack_file_config("dev"), "profile": "tutorial"}),
+    "prod": (
+        "prod",
+        {
+            **stack_file_config("prod"),
+            "lokiS3AccessKeyId": Secret("AKIAEXAMPLE"),
+            "lokiS3SecretAccessKey": Secret("wJalrXUtnFEMI/EXAMPLEKEY"),
+        },
+    ),
+}
+
+CLUSTER_SCOPED = {
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "StorageClass",
+    "PriorityClass",
+    "RuntimeClass",
+    "IngressClass",
+    "CSIDriver",
+    "APIService",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: the CRDs are megabytes
+    """YAML 1.1 as Helm's output needs it: CRDs contain the `=` (value) tag as a plain string."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def load_documents(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
+
+
+# -- Helm ------------------------------------------------------------------------------------
+
+
+def helm_version(binary: str) -> str:
+    out = subprocess.run([binary, "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@cache
+def find_helm() -> tuple[str | None, str]:
+    """(path of a usable Helm 3, or None; why not): $RUNTIME_DEFENSE_HELM, else the one on
+    PATH, else the one scripts/test.sh installs into .tools/."""
+    candidates = [os.environ.get("RUNTIME_DEFENSE_HELM"), shutil.which("helm"), str(LOCAL_HELM)]
+    seen = []
+    for candidate in candidates:
+        if not candidate or not Path(candidate).is_file():
+            continue
+        version = helm_version(candidate)
+        if version.startswith("v3.") and version not in REFUSED_HELM:
+            return candidate, ""
+        seen.append(f"{candidate} is {version}")
+    return None, (
+        "no usable Helm 3 (scripts/test.sh installs 3.17.2 into .tools/helm; 3.18.0 misreads values)"
+        + (f": {', '.join(seen)}" if seen else "")
+    )
+
+
+# -- releases and objects --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """One Chart registration, with everything Helm needs to render it as the provider does."""
+
+    name: str
+    namespace: str
+    chart: PinnedChart
+    values: dict[str, Any]
+    values_files: tuple[str, ...]  # contents of valueYamlFiles, merged before `values`
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A Kubernetes object the stack applies, and where it comes from."""
+
+    source: str  # the release that renders it, or "program" for the program's own manifests
+    body: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.body["kind"]
+
+    @property
+    def name(self) -> str:
+        return self.body["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str | None:
+        return self.body["metadata"].get("namespace")
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return self.kind, self.namespace, self.name
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.body["metadata"].get("labels") or {}
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name} ({self.source})"
+
+
+def releases(run: ProgramRun) -> dict[str, Release]:
+    by_archive = {str(chart.archive): chart for chart in PINNED_CHARTS}
+    found = {}
+    for name, registration in run.charts().items():
+        found[name] = Release(
+            name=name,
+            namespace=registration.plain("namespace"),
+            chart=by_archive[registration.plain("chart")],
+            values=registration.plain("values") or {},
+            values_files=tuple(registration.plain("valueYamlFiles") or ()),
+        )
+    return found
+
+
+def helm_template(
+    release: Release, api_versions: tuple[str, ...] = CRD_API_VERSIONS, crds: bool = True
+) -> list[dict[str, Any]]:
+    """`helm template` of one release, hooks included (callers split them off)."""
+    helm, why = find_helm()
+    if helm is None:
+        raise RuntimeError(why)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [
+            helm,
+            "template",
+            release.name,
+            str(ROOT / release.chart.archive),
+            "--namespace",
+            release.namespace,
+            "--kube-version",
+            KUBERNETES_VERSION,
+            "--include-crds" if crds else "--skip-crds",
+        ]
+        for api in api_versions:
+            args += ["--api-versions", api]
+        for index, text in enumerate((*release.values_files, json.dumps(release.values))):
+            path = Path(tmp) / f"values-{index}.yaml"
+            path.write_text(text)
+            args += ["--values", str(path)]
+        out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise AssertionError(f"helm template {release.name} ({release.chart.label}) failed:\n{out.stderr}")
+    return load_documents(out.stdout)
+
+
+def is_hook(body: Mapping[str, Any]) -> bool:
+    return HOOK in ((body.get("metadata") or {}).get("annotations") or {})
+
+
+def normalize(bodies: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """Default the namespace of namespaced objects, as the provider does (yaml/v2 Normalize)."""
+    cluster_scoped = CLUSTER_SCOPED | {
+        b["spec"]["names"]["kind"]
+        for b in bodies
+        if b["kind"] == "CustomResourceDefinition" and b["spec"].get("scope") == "Cluster"
+    }
+    for body in bodies:
+        metadata = body.setdefault("metadata", {})
+        if body["kind"] in cluster_scoped:
+            metadata.pop("namespace", None)
+        else:
+            metadata.setdefault("namespace", namespace)
+    return bodies
+
+
+@dataclass
+class RenderedStack:
+    name: str
+    run: ProgramRun
+    releases: dict[str, Release]
+    objects: list[Obj]  # what the cluster receives
+    hooks: list[Obj]  # rendered by the charts as Helm hooks: never applied by Chart v4
+    # (kind, namespace, name) of each release's objects on a fresh cluster, before any CRD exists.
+    first_deploy: dict[str, set[tuple[str, str | None, str]]] = field(default_factory=dict)
+
+    @property
+    def profile(self) -> str:
+        return self.run.exports["profile"].value
+
+    def of_kind(self, *kinds: str) -> list[Obj]:
+        return [o for o in self.objects if o.kind in kinds]
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj:
+        found = [o for o in self.objects if o.kind == kind and o.name == name and namespace in (None, o.namespace)]
+        assert len(found) == 1, f"expected one {kind} {name}, found {[str(o) for o in found]}"
+        return found[0]
+
+    def from_release(self, release: str) -> list[Obj]:
+        return [o for o in self.objects if o.source == release]
+
+    def workloads(self) -> Iterator[Workload]:
+        """Every pod template the cluster will run, those the Prometheus operator makes included."""
+        for obj in self.objects:
+            workload = Workload.of(obj)
+            if workload is not None:
+                yield workload
+        yield from operated_prometheus(self.objects)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A pod template and how many pods it runs on a one-node cluster."""
+
+    owner: Obj
+    pod: dict[str, Any]  # the pod spec
+    labels: dict[str, str]
+    replicas: int
+
+    POD_SPEC_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Deployment": ("spec", "template"),
+        "StatefulSet": ("spec", "template"),
+        "DaemonSet": ("spec", "template"),
+        "ReplicaSet": ("spec", "template"),
+        "Job": ("spec", "template"),
+        "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    }
+
+    @classmethod
+    def of(cls, obj: Obj) -> Workload | None:
+        if obj.kind == "Pod":
+            return cls(obj, obj.body["spec"], obj.labels, 1)
+        path = cls.POD_SPEC_PATHS.get(obj.kind)
+        if path is None:
+            return None
+        template: Any = obj.body
+        for key in path:
+            template = template[key]
+        replicas = 1 if obj.kind in ("DaemonSet", "Job", "CronJob") else obj.body["spec"].get("replicas", 1)
+        return cls(obj, template["spec"], (template.get("metadata") or {}).get("labels") or {}, int(replicas))
+
+    def containers(self, init: bool = True) -> list[dict[str, Any]]:
+        return (self.pod.get("initContainers") or [] if init else []) + self.pod["containers"]
+
+
+def _operator_flags(objects: list[Obj]) -> dict[str, str]:
+    for obj in objects:
+        workload = Workload.of(obj)
+        for container in workload.containers() if workload else []:
+            args = container.get("args") or []
+            if any(str(a).startswith("--prometheus-config-reloader=") for a in args):
+                return dict(str(a)[2:].split("=", 1) for a in args if "=" in str(a))
+    return {}
+
+
+def operated_prometheus(objects: list[Obj]) -> Iterator[Workload]:
+    """The pods the Prometheus operator (v0.93) runs for each Prometheus resource: Prometheus
+    with the resources and image of the resource, its config reloader (also as an init
+    container) sized by the operator's flags, and the labels of
+    pkg/prometheus/server/operator.go makeSelectorLabels plus spec.podMetadata.labels."""
+    flags = _operator_flags(objects)
+    for obj in objects:
+        if obj.kind != "Prometheus":
+            continue
+        spec = obj.body["spec"]
+        # The operator's --config-reloader-* flags; a limit of 0 means none.
+        requests = {k: flags[f"config-reloader-{k}-request"] for k in ("cpu", "memory")}
+        limits = {k: v for k in ("cpu", "memory") if (v := flags.get(f"config-reloader-{k}-limit", "0")) != "0"}
+        reloader = {
+            "name": "config-reloader",
+            "image": flags.get("prometheus-config-reloader", ""),
+            "resources": {"requests": requests, "limits": limits},
+            "ports": [{"name": "reloader-web", "containerPort": 8080}],  # pkg/operator/config_reloader.go
+        }
+        pod = {
+            "serviceAccountName": spec.get("serviceAccountName", "default"),
+            "securityContext": spec.get("securityContext") or {},
+            "initContainers": [{**reloader, "name": "init-config-reloader", "ports": []}],
+            "containers": [
+                {
+                    "name": "prometheus",
+                    "image": spec["image"],
+                    "resources": spec.get("resources") or {},
+                    "ports": [{"name": spec.get("portName", "web"), "containerPort": 9090}],
+                },
+                reloader,
+            ],
+        }
+        labels = {
+            **((spec.get("podMetadata") or {}).get("labels") or {}),
+            "app.kubernetes.io/managed-by": "prometheus-operator",
+            "app.kubernetes.io/name": "prometheus",
+            "app.kubernetes.io/instance": obj.name,
+            "operator.prometheus.io/name": obj.name,
+            "operator.prometheus.io/shard": "0",
+            "prometheus": obj.name,
+        }
+        yield Workload(obj, pod, labels, int(spec.get("replicas", 1)))
+
+
+def _render_release(release: Release) -> tuple[list[dict[str, Any]], set[tuple[str, str | None, str]]]:
+    bodies = normalize(helm_template(release), release.namespace)
+    # CRDs (a chart's crds/ files) do not depend on the cluster's API versions.
+    fresh = normalize(helm_template(release, api_versions=(), crds=False), release.namespace)
+    first = {(b["kind"], b["metadata"].get("namespace"), b["metadata"]["name"]) for b in fresh if not is_hook(b)}
+    return bodies, first
+
+
+@cache
+def render_stack(name: str) -> RenderedStack:
+    stack, config = STACKS[name]
+    run = run_program(config, stack=stack)
+    found = releases(run)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rendered = dict(zip(found, pool.map(_render_release, found.values()), strict=True))
+    objects, hooks = [], []
+    for release, (bodies, _) in rendered.items():
+        for body in bodies:
+            (hooks if is_hook(body) else objects).append(Obj(release, body))
+    objects += [Obj("program", body) for body in run.manifests()]
+    return RenderedStack(
+        name=name,
+        run=run,
+        releases=found,
+        objects=objects,
+        hooks=hooks,
+        first_deploy={release: first for release, (_, first) in rendered.items()},
+    )
+
+
+# -- quantities ------------------------------------------------------------------------------
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "m": 10**-3}
+
+
+def millicores(quantity: str | int | float) -> int:
+    text = str(quantity)
+    return int(text[:-1]) if text.endswith("m") else round(float(text) * 1000)
+
+
+def mebibytes(quantity: str | int | float) -> float:
+    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(quantity))
+    assert match, quantity
+    number, unit = float(match.group(1)), match.group(2)
+    factor = _BINARY.get(unit) or _DECIMAL.get(unit) or 1
+    return number * factor / 2**20
