@@ -6,7 +6,7 @@ from components import config as stack_config
 from components.cluster import kubernetes_provider
 from components.event_pipeline import FalcoEventPipeline, FalcoEventPipelineArgs
 from components.grafana_api import GeneratedAdmin, GrafanaApi, GrafanaApiArgs, existing_grafana_credentials
-from components.grafana_wiring import ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs, ProvisionedPrometheus
+from components.grafana_wiring import BaselinePrometheus, ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs
 from components.logging_stack import WALKTHROUGH_QUERY, LoggingStack, LoggingStackArgs
 from components.monitoring import MonitoringBaseline, MonitoringBaselineArgs
 from components.namespaces import StackNamespaces
@@ -83,7 +83,7 @@ grafana = GrafanaWiring(
         profile=cfg.profile,
         grafana_url=cfg.grafana.url,
         loki_url=logging.query_url,
-        prometheus=ProvisionedPrometheus(monitoring.prometheus_datasource_uid)
+        prometheus=BaselinePrometheus(monitoring.prometheus_url)
         if monitoring
         else ExistingPrometheus(existing.prometheus_url),  # config.load sets it without the baseline
         webhook_url=cfg.alerting.webhook_url,

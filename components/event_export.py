@@ -16,6 +16,7 @@ from components.scraping import Scraping, scrape_annotations, service_monitor
 from components.sizing import CONTAINERS
 
 SIDEKICK_RELEASE = "falcosidekick"
+SIDEKICK_IMAGE = "docker.io/falcosecurity/falcosidekick"
 SIDEKICK_PORT = 2801  # TLS, client certificate required
 SIDEKICK_PLAIN_PORT = 2810  # health checks and metrics only
 SIDEKICK_PLAIN_PATHS = "/ping,/healthz,/metrics"
@@ -24,6 +25,7 @@ SIDEKICK_SELECTOR = {"app.kubernetes.io/name": "falcosidekick", "app.kubernetes.
 SIDEKICK_LOKI_DASHBOARD_UID = "de6ixj4nl1kowc"
 
 EXPORTER_RELEASE = "falco-exporter"
+EXPORTER_IMAGE = "docker.io/falcosecurity/falco-exporter"
 # The exporter's DaemonSet always mounts the Secret "<fullname>-certs" (the chart has no
 # existingSecret option), so the name is fixed and the program creates that Secret itself.
 EXPORTER_CLIENT_SECRET = f"{EXPORTER_RELEASE}-certs"
@@ -109,6 +111,7 @@ class FalcoEventExport(pulumi.ComponentResource):
     def _sidekick_values(transport: ReceiveOverHttps, dashboards: bool) -> dict:
         push = urlsplit(transport.loki_push_url)
         return {
+            "image": {"tag": FALCOSIDEKICK.tag(SIDEKICK_IMAGE)},
             "replicaCount": transport.replicas,
             "resources": CONTAINERS["falcosidekick"].values(),
             "podAnnotations": {"checksum/mtls": transport.tls.checksum},
@@ -134,6 +137,7 @@ class FalcoEventExport(pulumi.ComponentResource):
     @staticmethod
     def _exporter_values(transport: PullOverGrpc, ns: Namespace, dashboards: bool) -> dict:
         return {
+            "image": {"tag": FALCO_EXPORTER.tag(EXPORTER_IMAGE)},
             "fullnameOverride": EXPORTER_RELEASE,
             "falco": {
                 "grpcUnixSocketPath": "",  # empty: dial host:port over TCP with mTLS

@@ -70,6 +70,9 @@ class FalcoAgent(pulumi.ComponentResource):
             release=RELEASE,
             namespace=args.namespace.ref,
             values=self._values(args),
+            # The chart's default 1000m CPU limit throttles the sensor under load, and a
+            # throttled sensor drops events: requests only (components/sizing.py).
+            remove_defaults=("resources.limits.cpu",),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.events.tls.ready, *args.scraping.after_crds()]),
         )
         self.grpc_host = f"{GRPC_SERVICE}.{args.namespace.name}.svc.cluster.local" if grpc else None

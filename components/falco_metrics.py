@@ -1,7 +1,7 @@
 """The Prometheus metrics that count Falco's events and tell its health, per profile.
 
 Names and labels come from the pinned releases' sources:
-- Falcosidekick 2.31.1 (stats_prometheus.go, handlers.go):
+- Falcosidekick 2.32.0, the image pinned in components/charts.py (stats_prometheus.go, handlers.go):
   ``falcosecurity_falcosidekick_falco_events_total{rule, priority, priority_raw, source,
   hostname, k8s_ns_name, k8s_pod_name}``; ``priority_raw`` is the lower-case name.
 - falco-exporter 0.8.7 (pkg/exporter/exporter.go): ``falco_events{rule, priority,

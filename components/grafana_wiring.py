@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import pulumi
 import pulumiverse_grafana as grafana
@@ -14,22 +15,37 @@ from components.alerts import FalcoCriticalAlert, FalcoCriticalAlertArgs
 from components.config import Profile
 
 FOLDER_UID = "runtime-defense"
-LOKI_UID = "runtime-defense-loki"
-PROMETHEUS_UID = "runtime-defense-prometheus"
 
 
 @dataclass(frozen=True)
-class ProvisionedPrometheus:
-    """The baseline's Prometheus data source, which Grafana's sidecar provisions as the default."""
+class DataSourceUids:
+    prometheus: str
+    loki: str
 
-    uid: str
+
+@dataclass(frozen=True)
+class BaselinePrometheus:
+    """The baseline's Prometheus, in the baseline's Grafana. This stack made that Grafana, so
+    its data sources take the uids the charts' dashboards hard-code ("prometheus" in Falco's,
+    "loki" in Falcosidekick's), and Prometheus is the default."""
+
+    url: str
+    uids: ClassVar[DataSourceUids] = DataSourceUids(prometheus="prometheus", loki="loki")
+    default: ClassVar[bool] = True
+    title: ClassVar[str] = "Prometheus"
 
 
 @dataclass(frozen=True)
 class ExistingPrometheus:
-    """A Prometheus of your own, added as a data source (not as the default: yours stays)."""
+    """A Prometheus of your own, in your Grafana: data sources under uids of their own, so
+    nothing of yours is taken over, and not the default (yours stays)."""
 
     url: str
+    uids: ClassVar[DataSourceUids] = DataSourceUids(
+        prometheus="runtime-defense-prometheus", loki="runtime-defense-loki"
+    )
+    default: ClassVar[bool] = False
+    title: ClassVar[str] = "Prometheus (runtime-defense)"
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class GrafanaWiringArgs:
     profile: Profile
     grafana_url: str
     loki_url: str
-    prometheus: ProvisionedPrometheus | ExistingPrometheus
+    prometheus: BaselinePrometheus | ExistingPrometheus
     webhook_url: pulumi.Output[str] | None
     email_addresses: tuple[str, ...]
     # Dashboards the charts provision through the sidecar: title -> uid (for the URLs).
@@ -46,10 +62,10 @@ class GrafanaWiringArgs:
 
 
 class GrafanaWiring(pulumi.ComponentResource):
-    """Wires Grafana through the pulumiverse-grafana provider given in ``opts``: a Loki data
-    source at the logging stack, a Prometheus one unless the baseline provisions it (exactly
-    one default: the baseline's, or whatever yours already is), a "Runtime defense" folder
-    with the overview dashboard, and the Falco alert rule group.
+    """Wires Grafana through the pulumiverse-grafana provider given in ``opts``: Prometheus
+    and Loki data sources (exactly one default: the baseline's Prometheus, or whatever yours
+    already is), a "Runtime defense" folder with the overview dashboard, and the Falco alert
+    rule group, which waits for the data sources it queries.
     """
 
     def __init__(self, name: str, args: GrafanaWiringArgs, opts: pulumi.ResourceOptions | None = None):
@@ -58,41 +74,40 @@ class GrafanaWiring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, depends_on=after)
 
         folder = grafana.oss.Folder(f"{name}-folder", title="Runtime defense", uid=FOLDER_UID, opts=child)
+        prometheus = args.prometheus
+        uids = prometheus.uids
+        # Both data sources are created here, through the API, so whatever names them (the
+        # dashboards, the alert rules, which Grafana refuses while their data source is
+        # missing) can wait for them.
         data_sources = [
+            grafana.oss.DataSource(
+                f"{name}-prometheus",
+                type="prometheus",
+                name=prometheus.title,
+                uid=uids.prometheus,
+                url=prometheus.url,
+                access_mode="proxy",
+                is_default=prometheus.default,
+                json_data_encoded=json.dumps({"httpMethod": "POST", "timeInterval": "30s"}),
+                opts=child,
+            ),
             grafana.oss.DataSource(
                 f"{name}-loki",
                 type="loki",
                 name="Loki (runtime-defense)",
-                uid=LOKI_UID,
+                uid=uids.loki,
                 url=args.loki_url,
                 access_mode="proxy",
                 is_default=False,
                 json_data_encoded=json.dumps({"maxLines": 1000}),
                 opts=child,
-            )
+            ),
         ]
-        if isinstance(args.prometheus, ProvisionedPrometheus):
-            prometheus_uid = args.prometheus.uid
-        else:
-            prometheus_uid = PROMETHEUS_UID
-            data_sources.append(
-                grafana.oss.DataSource(
-                    f"{name}-prometheus",
-                    type="prometheus",
-                    name="Prometheus (runtime-defense)",
-                    uid=PROMETHEUS_UID,
-                    url=args.prometheus.url,
-                    access_mode="proxy",
-                    is_default=False,
-                    json_data_encoded=json.dumps({"httpMethod": "POST"}),
-                    opts=child,
-                )
-            )
         with_data = pulumi.ResourceOptions(parent=self, depends_on=[*after, *data_sources])
         grafana.oss.Dashboard(
             f"{name}-overview",
             folder=folder.uid,
-            config_json=dashboards.overview(args.profile, prometheus_uid, LOKI_UID),
+            config_json=dashboards.overview(args.profile, uids.prometheus, uids.loki),
             overwrite=True,
             opts=with_data,
         )
@@ -101,7 +116,7 @@ class GrafanaWiring(pulumi.ComponentResource):
             FalcoCriticalAlertArgs(
                 profile=args.profile,
                 folder_uid=folder.uid,
-                prometheus_uid=prometheus_uid,
+                prometheus_uid=uids.prometheus,
                 webhook_url=args.webhook_url,
                 email_addresses=args.email_addresses,
                 after=[*after, *data_sources],
@@ -109,7 +124,7 @@ class GrafanaWiring(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
 
-        self.data_source_uids = {"prometheus": prometheus_uid, "loki": LOKI_UID}
+        self.data_source_uids = {"prometheus": uids.prometheus, "loki": uids.loki}
         self.dashboard_urls = {
             "Runtime defense overview": f"{args.grafana_url}/d/{dashboards.OVERVIEW_UID}",
             **{title: f"{args.grafana_url}/d/{uid}" for title, uid in args.upstream_dashboards.items()},

@@ -28,6 +28,14 @@ RELEASE = "loki"
 # The walk-through's LogQL query: etcd's compaction lines, on minikube.
 WALKTHROUGH_QUERY = '{container="etcd"} |= "compaction"'
 OBJECT_STORAGE_SECRET = "loki-object-storage"
+# Promtail reads the node's log files, whose format is the container runtime's: CRI lines
+# (containerd, CRI-O: "<time> <stream> <P|F> <message>") or Docker JSON (the docker runtime,
+# minikube's default: {"log":"...","stream":"...","time":"..."}). The chart parses CRI only;
+# each line goes to the parser of the format it is in.
+PROMTAIL_PIPELINE = [
+    {"match": {"selector": r'{namespace=~".+"} |~ `^\S+ (stdout|stderr) [FP] `', "stages": [{"cri": {}}]}},
+    {"match": {"selector": r'{namespace=~".+"} |~ `^\{"log":`', "stages": [{"docker": {}}]}},
+]
 _ALLOY_PIPELINE = Path(__file__).with_name("pod-logs.alloy")
 
 
@@ -75,7 +83,7 @@ class LoggingStack(pulumi.ComponentResource):
                     LOKI_STACK,
                     release=RELEASE,
                     namespace=ns.ref,
-                    values=self._loki_stack_values(),
+                    values=self._loki_stack_values(args),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             ]
@@ -248,14 +256,28 @@ class LoggingStack(pulumi.ComponentResource):
         }
 
     @staticmethod
-    def _loki_stack_values() -> dict[str, Any]:
+    def _loki_stack_values(args: LoggingStackArgs) -> dict[str, Any]:
+        persistence: dict[str, Any] = {"enabled": True, "size": args.storage_size}
+        if args.storage_class:
+            # loki 2.16.0 templates/statefulset.yaml reads persistence.storageClassName.
+            persistence["storageClassName"] = args.storage_class
         return {
             "loki": {
                 "resources": CONTAINERS["loki-2"].values(),
                 # loki 2.16.0 would render a PodSecurityPolicy, an API removed in Kubernetes 1.25.
                 "rbac": {"pspEnabled": False},
+                # The chart keeps logs on an emptyDir, gone with the pod, and forever: a volume
+                # and the compactor's retention instead (merged into its Loki 2.6 config).
+                "persistence": persistence,
+                "config": {
+                    "compactor": {"retention_enabled": True},
+                    "limits_config": {"retention_period": args.retention},
+                },
             },
-            "promtail": {"resources": CONTAINERS["promtail"].values()},
+            "promtail": {
+                "resources": CONTAINERS["promtail"].values(),
+                "config": {"snippets": {"pipelineStages": PROMTAIL_PIPELINE}},
+            },
             # Its own Loki data source is marked default; Grafana refuses two defaults and the
             # baseline's Prometheus already is one. Pulumi adds Loki to Grafana instead.
             "grafana": {"sidecar": {"datasources": {"enabled": False}}},

@@ -15,9 +15,6 @@ from components.sizing import CONTAINERS, INIT_CONTAINERS
 RELEASE = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 GRAFANA_ADMIN_USER = "admin"
-# The data source kube-prometheus-stack provisions through Grafana's sidecar; it is the
-# one default data source of the whole Grafana (everything else is added as non-default).
-PROMETHEUS_DATASOURCE_UID = "prometheus"
 # Labels Grafana's sidecars look for, in every namespace.
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_FOLDER_ANNOTATION = "grafana_dashboard_folder"  # the falcosecurity charts default
@@ -74,7 +71,6 @@ class MonitoringBaseline(pulumi.ComponentResource):
         self.prometheus_url = f"http://{RELEASE}-prometheus.{svc}:9090"
         self.grafana_cluster_url = f"http://{RELEASE}-grafana.{svc}"
         self.grafana_node_port = args.grafana_node_port
-        self.prometheus_datasource_uid = PROMETHEUS_DATASOURCE_UID
         self.register_outputs(
             {
                 "prometheusUrl": self.prometheus_url,
@@ -94,9 +90,11 @@ class MonitoringBaseline(pulumi.ComponentResource):
             "kubeScheduler": control_plane,
             "kubeProxy": control_plane,
             "prometheusOperator": {
-                # Its certificates come from Helm hook Jobs, which Pulumi applies as plain
-                # resources in no particular order; without the webhook nothing depends on them.
+                # The webhook's certificates, and the Secret the operator would mount to serve
+                # TLS, are made only by Helm hook Jobs, which Helm v4 Chart never runs: both off,
+                # so the operator serves plain HTTP on 8080 and mounts nothing that never comes.
                 "admissionWebhooks": {"enabled": False},
+                "tls": {"enabled": False},
                 "resources": CONTAINERS["prometheus-operator"].values(),
                 "prometheusConfigReloader": {"resources": CONTAINERS["prometheus-config-reloader"].values()},
             },
@@ -146,12 +144,10 @@ class MonitoringBaseline(pulumi.ComponentResource):
                         "folderAnnotation": DASHBOARD_FOLDER_ANNOTATION,
                         "provider": {"foldersFromFilesStructure": True},
                     },
-                    "datasources": {
-                        "searchNamespace": "ALL",
-                        "uid": PROMETHEUS_DATASOURCE_UID,
-                        "isDefaultDatasource": True,
-                        "alertmanager": {"enabled": False},
-                    },
+                    # Off: Pulumi creates the data sources through Grafana's API instead
+                    # (components/grafana_wiring.py), so the alert rules naming them can wait
+                    # for them; a sidecar would add them at some point after Grafana starts.
+                    "datasources": {"enabled": False},
                 },
             },
         }
