@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 from typing import Any
 
 import pulumi
@@ -56,25 +57,30 @@ class TlsEmulator:
 
     ``backdate`` maps resource names to how long ago they are issued, to make expired
     certificates (a certificate is issued at the moment the provider creates it).
+
+    The SDK registers resources from several threads at once, so each issue time travels
+    as an argument, never through shared state, and issuing is serialised per emulator.
     """
 
     def __init__(self, backdate: dict[str, datetime.timedelta] | None = None):
         self.backdate = backdate or {}
         self._issued: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any] | None:
         if not args.typ.startswith("tls:index/"):
             return None
         inputs = reveal(args.inputs)
         key = (args.typ, args.name, json.dumps(inputs, sort_keys=True))
-        if key not in self._issued:
-            kind = args.typ.rsplit(":", 1)[-1]
-            self._now = datetime.datetime.now(datetime.UTC) - self.backdate.get(args.name, datetime.timedelta())
-            self._issued[key] = getattr(self, f"_{kind}")(inputs)
-        return self._issued[key]
+        with self._lock:
+            if key not in self._issued:
+                kind = args.typ.rsplit(":", 1)[-1]
+                issued_at = datetime.datetime.now(datetime.UTC) - self.backdate.get(args.name, datetime.timedelta())
+                self._issued[key] = getattr(self, f"_{kind}")(inputs, issued_at)
+            return self._issued[key]
 
     # -- resources ---------------------------------------------------------------------
-    def _PrivateKey(self, inputs: dict) -> dict:
+    def _PrivateKey(self, inputs: dict, issued_at: datetime.datetime) -> dict:
         algorithm = inputs["algorithm"]
         if algorithm == "RSA":
             key = rsa.generate_private_key(public_exponent=65537, key_size=int(inputs.get("rsaBits", 2048)))
@@ -95,7 +101,7 @@ class TlsEmulator:
             .decode(),
         }
 
-    def _CertRequest(self, inputs: dict) -> dict:
+    def _CertRequest(self, inputs: dict, issued_at: datetime.datetime) -> dict:
         key = _load_key(inputs["privateKeyPem"])
         builder = x509.CertificateSigningRequestBuilder().subject_name(_name(inputs.get("subject")))
         if inputs.get("dnsNames"):
@@ -105,12 +111,13 @@ class TlsEmulator:
         csr = builder.sign(key, _digest(key))
         return {"certRequestPem": csr.public_bytes(serialization.Encoding.PEM).decode()}
 
-    def _SelfSignedCert(self, inputs: dict) -> dict:
+    def _SelfSignedCert(self, inputs: dict, issued_at: datetime.datetime) -> dict:
         key = _load_key(inputs["privateKeyPem"])
         subject = _name(inputs.get("subject"))
-        return self._issue(inputs, subject, subject, key.public_key(), key, inputs.get("dnsNames") or [], None)
+        dns_names = inputs.get("dnsNames") or []
+        return self._issue(inputs, issued_at, subject, subject, key.public_key(), key, dns_names, None)
 
-    def _LocallySignedCert(self, inputs: dict) -> dict:
+    def _LocallySignedCert(self, inputs: dict, issued_at: datetime.datetime) -> dict:
         csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
         ca_cert = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
         ca_key = _load_key(inputs["caPrivateKeyPem"])
@@ -119,11 +126,12 @@ class TlsEmulator:
             dns_names = names.get_values_for_type(x509.DNSName)
         except x509.ExtensionNotFound:
             dns_names = []
-        return self._issue(inputs, csr.subject, ca_cert.subject, csr.public_key(), ca_key, dns_names, ca_cert)
+        return self._issue(
+            inputs, issued_at, csr.subject, ca_cert.subject, csr.public_key(), ca_key, dns_names, ca_cert
+        )
 
     # -- issuing -------------------------------------------------------------------------
-    def _issue(self, inputs, subject, issuer, public_key, signing_key, dns_names, ca_cert) -> dict:
-        now = self._now
+    def _issue(self, inputs, now, subject, issuer, public_key, signing_key, dns_names, ca_cert) -> dict:
         not_after = now + datetime.timedelta(hours=int(inputs["validityPeriodHours"]))
         uses = set(inputs.get("allowedUses") or [])
         is_ca = bool(inputs.get("isCaCertificate"))
