@@ -180,8 +180,8 @@ def sensor_health_group(
                 threshold=0,
                 pending="1m",
                 severity="critical",
-                summary="No system calls from Falco pod {{ $labels.pod }} for 3 minutes (none from any pod "
-                "when the pod is empty)",
+                summary="Falco pod {{ $labels.pod }} has counted no system calls for 3 minutes (with no pod "
+                "named: no sample of Falco's reached Prometheus at all)",
             )
         )
     if webhook_from_sidekick:

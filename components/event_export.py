@@ -73,6 +73,8 @@ class FalcoEventExport(pulumi.ComponentResource):
     ``current``: Falcosidekick 0.14.0 as a TLS server that requires a client certificate,
     forwarding every event to Loki (labelled with priority, rule, source, namespace and pod)
     and exposing event counters. Only /ping, /healthz and /metrics are served without TLS.
+    With an alert webhook, Falcosidekick also posts each event of priority Critical or above
+    to it the moment it arrives.
     ``tutorial``: falco-exporter 0.12.2 (deprecated) pulling events from Falco's gRPC server.
     """
 

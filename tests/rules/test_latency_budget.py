@@ -200,7 +200,7 @@ def test_without_a_webhook_falcosidekick_posts_nowhere_new():
     assert not env.get("WEBHOOK_ADDRESS")
 
 
-def test_the_budget_is_unbounded_when_a_hop_can_queue(budgets):
+def test_the_budget_is_unbounded_when_a_hop_can_queue():
     """The recomputation is not a constant: one slow delivery ahead of an event would make
     it wait, so a concurrency limit on the webhook output breaks the budget."""
     deployed = deploy({"alertWebhookUrl": Secret(WEBHOOK)}, ("falco", "falcosidekick"))
