@@ -63,6 +63,7 @@ events = FalcoEventPipeline(
             crds=monitoring.chart if monitoring else None,
         ),
         dashboards=monitoring is not None,
+        alert_webhook_url=cfg.alerting.webhook_url,
     ),
     on_cluster,
 )
@@ -88,6 +89,9 @@ grafana = GrafanaWiring(
         else ExistingPrometheus(existing.prometheus_url),  # config.load sets it without the baseline
         webhook_url=cfg.alerting.webhook_url,
         email_addresses=cfg.alerting.email_addresses,
+        falco_namespace=cfg.namespaces.falco,
+        certificate_expiry=events.certificate_expiry,
+        certificate_warning_hours=cfg.alerting.certificate_warning_hours,
         upstream_dashboards=events.upstream_dashboards,
         after=[monitoring.chart] if monitoring else [],
     ),

@@ -1,9 +1,17 @@
-"""FalcoCriticalAlert: a Grafana alert on any Falco event of priority Critical or above."""
+"""The Falco alerts in Grafana: Critical-or-above events, and the sensor going dark.
+
+Every rule is one Prometheus query, reduced to its last value per series and compared with
+a threshold (``AlertRule``), so the same query and condition can be run by ``promtool test
+rules`` (tests/rules/). No rule relies on Grafana's no-data handling: a query that finds
+nothing means healthy, and absence is spelled out in PromQL (``absent``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
 
 import pulumi
 import pulumiverse_grafana as grafana
@@ -11,13 +19,291 @@ from grafana_foundation_sdk.builders import expr, prometheus
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
+from components import event_export, falco
 from components.config import Profile
 from components.dashboards import OVERVIEW_UID
-from components.falco_metrics import ALERT_COUNTERS, events_in_window
+from components.falco_metrics import ALERT_COUNTERS, SIDEKICK_OUTPUTS, SYSCALLS_SEEN, WINDOW, new_events
 
-WINDOW_SECONDS = 300
-THRESHOLD = 0  # any event at all
 EXPRESSIONS = DataSourceRef(type_val="__expr__", uid="__expr__")
+CONTACT_POINT = "runtime-defense"
+CRITICAL_GROUP = "Falco critical events"
+HEALTH_GROUP = "Falco sensor health"
+# The slowest hop of the Grafana path is the scrape (15 s Falco, 30 s the exporters); an
+# evaluation every 10 s (Grafana's minimum by default) adds at most 10 s to it.
+CRITICAL_INTERVAL_SECONDS = 10
+HEALTH_INTERVAL_SECONDS = 30
+# Sent at once when a contact point is configured (Grafana's default policy waits 30 s).
+CRITICAL_GROUP_WAIT = "0s"
+# The Services Prometheus scrapes: falco chart 9.1.0 names its metrics Service
+# "<fullname>-metrics" (templates/service.yaml); the others are the release names.
+FALCO_METRICS_SERVICE = f"{falco.RELEASE}-metrics"
+SCRAPED_SERVICES: dict[Profile, tuple[str, ...]] = {
+    "current": (FALCO_METRICS_SERVICE, event_export.SIDEKICK_RELEASE),
+    "tutorial": (event_export.EXPORTER_RELEASE,),
+}
+# DaemonSets that must have a ready pod on every node: Falco, and in `tutorial` the
+# exporter, which is ready only once it has subscribed to Falco's gRPC event stream.
+NODE_AGENTS: dict[Profile, tuple[str, ...]] = {
+    "current": (falco.RELEASE,),
+    "tutorial": (falco.RELEASE, event_export.EXPORTER_RELEASE),
+}
+AGENT_NAMES = {falco.RELEASE: "Falco", event_export.EXPORTER_RELEASE: "falco-exporter"}
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """A query and what of its value fires: ``last(query) <evaluator> threshold`` per series,
+    held for ``pending`` (Grafana's "for") before the alert fires."""
+
+    title: str
+    query: pulumi.Input[str]  # a str, or an Output where a value is known only after `up`
+    evaluator: Literal["gt", "lt"]
+    threshold: float
+    pending: str
+    severity: Literal["critical", "warning"]
+    summary: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleGroupSpec:
+    title: str
+    interval_seconds: int
+    rules: tuple[AlertRule, ...]
+
+
+def critical_events_query(profile: Profile) -> str:
+    """Critical, Alert and Emergency events per rule in the last five minutes, counted across
+    pod restarts and counter resets (components/falco_metrics.py ``new_events``)."""
+    counter = ALERT_COUNTERS[profile]
+    return new_events(counter.selector, by=(counter.rule_label,))
+
+
+def critical_events_group(profile: Profile) -> RuleGroupSpec:
+    rule_label = ALERT_COUNTERS[profile].rule_label
+    return RuleGroupSpec(
+        CRITICAL_GROUP,
+        CRITICAL_INTERVAL_SECONDS,
+        (
+            AlertRule(
+                title="Falco event of priority Critical or above",
+                query=critical_events_query(profile),
+                evaluator="gt",
+                threshold=0,
+                pending="0s",
+                severity="critical",
+                summary=f"Falco rule {{{{ $labels.{rule_label} }}}} matched {{{{ $values.B }}}} time(s) "
+                f"at priority Critical or above in the last {WINDOW // 60} minutes",
+            ),
+        ),
+    )
+
+
+def _ready_on_every_node(namespace: str, daemonset: str) -> str:
+    """Nodes with no ready pod of ``daemonset``: 1 per such node, nothing when all have one."""
+    pods = f'kube_pod_info{{namespace="{namespace}", created_by_kind="DaemonSet", created_by_name="{daemonset}"}}'
+    ready = f'kube_pod_status_ready{{namespace="{namespace}", condition="true"}} == 1'
+    return f"max by (node) (kube_node_info) unless on (node) ({pods} and on (namespace, pod) ({ready}))"
+
+
+def certificate_expiry_query(valid_until: Mapping[str, float]) -> str:
+    """Seconds each certificate has left, labelled ``certificate``: the expiry is known to
+    the program (pulumi-tls ``validity_end_time``) and changes only when `pulumi up` renews."""
+    each = [f'label_replace(vector({int(end)}), "certificate", "{name}", "", "")' for name, end in valid_until.items()]
+    return f"({' or '.join(each)}) - time()"
+
+
+def sensor_health_group(
+    profile: Profile,
+    namespace: str,
+    webhook_from_sidekick: bool,
+    certificate_expiry: Mapping[str, pulumi.Input[str]],
+    certificate_warning_hours: int,
+) -> RuleGroupSpec:
+    """Silence is an alert: a node without Falco, a scrape target down or gone, Falco seeing
+    no system calls, deliveries to the webhook failing, and certificates about to expire."""
+    services = SCRAPED_SERVICES[profile]
+    targets = f'up{{namespace="{namespace}", service=~"{"|".join(services)}"}}'
+    rules = [
+        AlertRule(
+            title=f"{AGENT_NAMES[agent]} is not running on a node",
+            query=_ready_on_every_node(namespace, agent),
+            evaluator="gt",
+            threshold=0,
+            pending="3m",
+            severity="critical",
+            summary=f"Node {{{{ $labels.node }}}} has had no ready {AGENT_NAMES[agent]} pod for 3 minutes: "
+            + ("system calls there go unwatched" if agent == falco.RELEASE else "Falco's events there are not counted"),
+            labels={"daemonset": agent},
+        )
+        for agent in NODE_AGENTS[profile]
+    ]
+    rules += [
+        AlertRule(
+            title="Node coverage cannot be checked",
+            query="absent(kube_node_info)",
+            evaluator="gt",
+            threshold=0,
+            pending="5m",
+            severity="warning",
+            summary="kube-state-metrics reports no nodes, so nothing tells whether Falco runs on every node",
+        ),
+        AlertRule(
+            title="Falco scrape target down",
+            query=f"{targets} == bool 0",
+            evaluator="gt",
+            threshold=0,
+            pending="2m",
+            severity="critical",
+            summary="Prometheus cannot scrape {{ $labels.service }} pod {{ $labels.pod }} ({{ $labels.instance }})",
+        ),
+        AlertRule(
+            title="Falco scrape target absent",
+            query=" or ".join(f'absent(up{{namespace="{namespace}", service="{s}"}})' for s in services),
+            evaluator="gt",
+            threshold=0,
+            pending="2m",
+            severity="critical",
+            summary="Prometheus has no target for {{ $labels.service }} in namespace {{ $labels.namespace }}",
+        ),
+    ]
+    if profile == "current":
+        syscalls = f'{SYSCALLS_SEEN}{{namespace="{namespace}"}}'
+        rules.append(
+            AlertRule(
+                title="Falco sees no system calls",
+                # Any node makes system calls all the time: a Falco that counts none for two
+                # minutes is blind, and no samples at all means nothing reaches Prometheus.
+                query=f"(sum by (namespace, pod) (increase({syscalls}[2m])) == bool 0)"
+                f" or absent_over_time({syscalls}[2m])",
+                evaluator="gt",
+                threshold=0,
+                pending="1m",
+                severity="critical",
+                summary="Falco pod {{ $labels.pod }} has counted no system calls for 3 minutes (with no pod "
+                "named: no sample of Falco's reached Prometheus at all)",
+            )
+        )
+    if webhook_from_sidekick:
+        rules.append(
+            AlertRule(
+                title="Falcosidekick cannot deliver to the webhook",
+                query=new_events(
+                    f'{SIDEKICK_OUTPUTS}{{namespace="{namespace}", destination="webhook", status="error"}}'
+                ),
+                evaluator="gt",
+                threshold=0,
+                pending="0s",
+                severity="critical",
+                summary="{{ $values.B }} Falco event(s) failed to reach the webhook in the last 5 minutes",
+            )
+        )
+    if certificate_expiry:
+        names = list(certificate_expiry)
+        expiry_query = pulumi.Output.all(*certificate_expiry.values()).apply(
+            lambda ends: certificate_expiry_query(dict(zip(names, map(_unix_seconds, ends), strict=True)))
+        )
+        rules.append(
+            AlertRule(
+                title="mTLS certificate expires soon",
+                query=expiry_query,
+                evaluator="lt",
+                threshold=certificate_warning_hours * 3600,
+                pending="0s",
+                severity="warning",
+                summary=f"The mTLS {{{{ $labels.certificate }}}} certificate expires in less than "
+                f"{certificate_warning_hours} hours and `pulumi up` has not renewed it",
+            )
+        )
+    return RuleGroupSpec(HEALTH_GROUP, HEALTH_INTERVAL_SECONDS, tuple(rules))
+
+
+def _unix_seconds(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def _rule_args(
+    rule: AlertRule, prometheus_uid: str, contact_point: pulumi.Output[str] | None, group_wait: str | None
+) -> grafana.alerting.RuleGroupRuleArgs:
+    encode = JSONEncoder(sort_keys=True).encode
+    window = grafana.alerting.RuleGroupRuleDataRelativeTimeRangeArgs(from_=WINDOW, to=0)
+
+    def query_model(query: str) -> str:
+        return encode(
+            prometheus.Dataquery()
+            .ref_id("A")
+            .expr(query)
+            .instant()
+            .datasource(DataSourceRef(type_val="prometheus", uid=prometheus_uid))
+            .build()
+        )
+
+    last = expr.TypeReduce().ref_id("B").expression("A").reducer("last").datasource(EXPRESSIONS)
+    condition = (
+        expr.TypeThreshold()
+        .ref_id("C")
+        .expression("B")
+        .conditions(
+            [
+                expr.ExprTypeThresholdConditions().evaluator(
+                    expr.ExprTypeThresholdConditionsEvaluator().type(rule.evaluator).params([rule.threshold])
+                )
+            ]
+        )
+        .datasource(EXPRESSIONS)
+    )
+    return grafana.alerting.RuleGroupRuleArgs(
+        name=rule.title,
+        condition="C",
+        for_=rule.pending,
+        # The queries spell out absence themselves; nothing found means healthy.
+        no_data_state="OK",
+        # Prometheus unreachable: Grafana raises a DatasourceError alert.
+        exec_err_state="Error",
+        labels={"severity": rule.severity, "source": "falco", **rule.labels},
+        annotations={
+            "summary": rule.summary,
+            "runbook": f"Grafana dashboard {OVERVIEW_UID}; README, Grafana as code",
+        },
+        datas=[
+            grafana.alerting.RuleGroupRuleDataArgs(
+                ref_id="A",
+                datasource_uid=prometheus_uid,
+                relative_time_range=window,
+                model=pulumi.Output.from_input(rule.query).apply(query_model),
+            ),
+            grafana.alerting.RuleGroupRuleDataArgs(
+                ref_id="B", datasource_uid="__expr__", relative_time_range=window, model=encode(last.build())
+            ),
+            grafana.alerting.RuleGroupRuleDataArgs(
+                ref_id="C", datasource_uid="__expr__", relative_time_range=window, model=encode(condition.build())
+            ),
+        ],
+        notification_settings=grafana.alerting.RuleGroupRuleNotificationSettingsArgs(
+            contact_point=contact_point, group_wait=group_wait
+        )
+        if contact_point is not None
+        else None,
+    )
+
+
+def rule_group(
+    name: str,
+    spec: RuleGroupSpec,
+    folder_uid: pulumi.Input[str],
+    prometheus_uid: str,
+    contact_point: pulumi.Output[str] | None,
+    opts: pulumi.ResourceOptions,
+    group_wait: str | None = None,
+) -> grafana.alerting.RuleGroup:
+    return grafana.alerting.RuleGroup(
+        name,
+        name=spec.title,
+        folder_uid=folder_uid,
+        interval_seconds=spec.interval_seconds,
+        rules=[_rule_args(rule, prometheus_uid, contact_point, group_wait) for rule in spec.rules],
+        opts=opts,
+    )
 
 
 @dataclass(frozen=True)
@@ -30,16 +316,15 @@ class FalcoCriticalAlertArgs:
     after: Sequence[pulumi.Resource]
 
 
-def query(profile: Profile) -> str:
-    """Critical, Alert and Emergency events in the last five minutes."""
-    return events_in_window(ALERT_COUNTERS[profile], f"{WINDOW_SECONDS // 60}m")
-
-
 class FalcoCriticalAlert(pulumi.ComponentResource):
-    """A Grafana-managed rule group evaluated every minute: it fires as soon as Falco reports
-    an event of priority Critical or above within five minutes. With a webhook or e-mail
-    configured, the rule notifies that contact point directly (Grafana's simplified
-    routing); without, it follows Grafana's default notification policy.
+    """The contact point, and a rule group evaluated every 10 s that fires as soon as Falco
+    counts an event of priority Critical or above, per rule, across restarts. With a webhook
+    or e-mail configured, its rules notify that contact point at once (Grafana's simplified
+    routing, no group wait); without, they follow Grafana's default notification policy.
+
+    In `current` with a webhook, Falcosidekick posts each such event to the webhook itself
+    within seconds (components/event_export.py); this rule is then the dashboard's view and a
+    second path that counts at the sensor, so it still fires when Falcosidekick is down.
     """
 
     def __init__(self, name: str, args: FalcoCriticalAlertArgs, opts: pulumi.ResourceOptions | None = None):
@@ -50,7 +335,7 @@ class FalcoCriticalAlert(pulumi.ComponentResource):
         if args.webhook_url is not None or args.email_addresses:
             self.contact_point = grafana.alerting.ContactPoint(
                 f"{name}-contact",
-                name="runtime-defense",
+                name=CONTACT_POINT,
                 webhooks=[grafana.alerting.ContactPointWebhookArgs(url=args.webhook_url)]
                 if args.webhook_url is not None
                 else None,
@@ -59,75 +344,55 @@ class FalcoCriticalAlert(pulumi.ComponentResource):
                 else None,
                 opts=child,
             )
-
-        encode = JSONEncoder(sort_keys=True).encode
-        window = grafana.alerting.RuleGroupRuleDataRelativeTimeRangeArgs(from_=WINDOW_SECONDS, to=0)
-        events = (
-            prometheus.Dataquery()
-            .ref_id("A")
-            .expr(query(args.profile))
-            .instant()
-            .datasource(DataSourceRef(type_val="prometheus", uid=args.prometheus_uid))
-        )
-        last = expr.TypeReduce().ref_id("B").expression("A").reducer("last").datasource(EXPRESSIONS)
-        above = (
-            expr.TypeThreshold()
-            .ref_id("C")
-            .expression("B")
-            .conditions(
-                [
-                    expr.ExprTypeThresholdConditions().evaluator(
-                        expr.ExprTypeThresholdConditionsEvaluator().type("gt").params([THRESHOLD])
-                    )
-                ]
-            )
-            .datasource(EXPRESSIONS)
-        )
-        self.rule_group = grafana.alerting.RuleGroup(
+        self.contact_point_name = self.contact_point.name if self.contact_point is not None else None
+        self.rule_group = rule_group(
             name,
-            name="Falco critical events",
-            folder_uid=args.folder_uid,
-            interval_seconds=60,
-            rules=[
-                grafana.alerting.RuleGroupRuleArgs(
-                    name="Falco event of priority Critical or above",
-                    condition="C",
-                    for_="0s",
-                    # No Falco metrics yet (no event since start) is not an incident.
-                    no_data_state="OK",
-                    exec_err_state="Error",
-                    labels={"severity": "critical", "source": "falco"},
-                    annotations={
-                        "summary": "Falco reported {{ $values.B }} event(s) of priority Critical or above in 5 minutes",
-                        "runbook": f"Grafana dashboard {OVERVIEW_UID}: Top rules, Events by namespace and pod",
-                    },
-                    datas=[
-                        grafana.alerting.RuleGroupRuleDataArgs(
-                            ref_id="A",
-                            datasource_uid=args.prometheus_uid,
-                            relative_time_range=window,
-                            model=encode(events.build()),
-                        ),
-                        grafana.alerting.RuleGroupRuleDataArgs(
-                            ref_id="B",
-                            datasource_uid="__expr__",
-                            relative_time_range=window,
-                            model=encode(last.build()),
-                        ),
-                        grafana.alerting.RuleGroupRuleDataArgs(
-                            ref_id="C",
-                            datasource_uid="__expr__",
-                            relative_time_range=window,
-                            model=encode(above.build()),
-                        ),
-                    ],
-                    notification_settings=grafana.alerting.RuleGroupRuleNotificationSettingsArgs(
-                        contact_point=self.contact_point.name
-                    )
-                    if self.contact_point is not None
-                    else None,
-                )
-            ],
-            opts=child,
+            critical_events_group(args.profile),
+            args.folder_uid,
+            args.prometheus_uid,
+            self.contact_point_name,
+            child,
+            group_wait=CRITICAL_GROUP_WAIT,
+        )
+        self.register_outputs({})
+
+
+@dataclass(frozen=True)
+class FalcoSensorAlertsArgs:
+    profile: Profile
+    folder_uid: pulumi.Input[str]
+    prometheus_uid: str
+    falco_namespace: str
+    webhook_from_sidekick: bool  # Falcosidekick posts Critical events to the webhook itself
+    # Certificate name -> its end of validity (RFC 3339), known once pulumi-tls has issued it.
+    certificate_expiry: Mapping[str, pulumi.Input[str]]
+    certificate_warning_hours: int
+    contact_point: pulumi.Output[str] | None
+    after: Sequence[pulumi.Resource]
+
+
+class FalcoSensorAlerts(pulumi.ComponentResource):
+    """A rule group evaluated every 30 s that fires when the sensor goes dark: a node without
+    a ready Falco (or, in `tutorial`, falco-exporter), a Falco, Falcosidekick or exporter scrape
+    target down or gone, Falco counting no system calls, Falcosidekick failing to deliver to
+    the webhook, and an mTLS certificate close to expiry that no `pulumi up` has renewed.
+    """
+
+    def __init__(self, name: str, args: FalcoSensorAlertsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("runtime-defense:grafana:FalcoSensorAlerts", name, None, opts)
+        spec = sensor_health_group(
+            args.profile,
+            args.falco_namespace,
+            args.webhook_from_sidekick,
+            args.certificate_expiry,
+            args.certificate_warning_hours,
+        )
+        self.rule_group = rule_group(
+            name,
+            spec,
+            args.folder_uid,
+            args.prometheus_uid,
+            args.contact_point,
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         self.register_outputs({})

@@ -160,6 +160,8 @@ class GrafanaConfig:
 class AlertingConfig:
     webhook_url: pulumi.Output[str] | None  # secret: webhook URLs usually carry a token
     email_addresses: tuple[str, ...]
+    # Hours before an mTLS certificate expires that the expiry alert fires.
+    certificate_warning_hours: int
 
 
 @dataclass(frozen=True)
@@ -674,8 +676,8 @@ def _grafana(r: _Reader, monitoring: MonitoringConfig) -> GrafanaConfig:
     return GrafanaConfig(url=url or "", admin_user=admin_user, admin_secret=admin_secret, token=token)
 
 
-def _alerting(r: _Reader) -> AlertingConfig:
-    section = r.section("alerting", ("email",))
+def _alerting(r: _Reader, pki: PkiConfig) -> AlertingConfig:
+    section = r.section("alerting", ("email", "certificateWarningHours"))
     addresses = section.get("email", [])
     if isinstance(addresses, str):
         addresses = [addresses]
@@ -689,7 +691,23 @@ def _alerting(r: _Reader) -> AlertingConfig:
     if webhook is not None and raw is not None and not re.match(r"^https?://[^/\s]+", raw):
         r.problem("alertWebhookUrl", "<secret>", "must be an http:// or https:// URL")
         webhook = None
-    return AlertingConfig(webhook_url=webhook, email_addresses=tuple(addresses))
+    # Halfway through the renewal window: `pulumi up` (by hand or on a schedule) has had half
+    # of pki.earlyRenewalHours to renew the certificates, and half is left to find out why not.
+    warning = r.integer(
+        "alerting.certificateWarningHours",
+        section.get("certificateWarningHours"),
+        pki.early_renewal_hours // 2,
+        0,
+        pki.validity_hours - 1,
+    )
+    if pki.early_renewal_hours and warning > pki.early_renewal_hours:
+        r.problem(
+            "alerting.certificateWarningHours",
+            warning,
+            f"must be at most pki.earlyRenewalHours ({pki.early_renewal_hours}): before then `pulumi up` "
+            "does not renew the certificates yet, so the alert would fire on every certificate",
+        )
+    return AlertingConfig(webhook_url=webhook, email_addresses=tuple(addresses), certificate_warning_hours=warning)
 
 
 def load() -> StackConfig:
@@ -700,17 +718,19 @@ def load() -> StackConfig:
     kubernetes = _kubernetes(r)
     namespaces = _namespaces(r)
     monitoring = _monitoring(r)
+    logging, falco = _logging(r, profile), _falco(r, profile)
+    pki = _pki(r)
     config = StackConfig(
         profile=profile,
         kubernetes=kubernetes,
         namespaces=namespaces,
         monitoring=monitoring,
-        logging=_logging(r, profile),
-        falco=_falco(r, profile),
-        pki=_pki(r),
+        logging=logging,
+        falco=falco,
+        pki=pki,
         event_export=_event_export(r, profile),
         grafana=_grafana(r, monitoring),
-        alerting=_alerting(r),
+        alerting=_alerting(r, pki),
     )
     if r.problems:
         raise ConfigError(r.problems)

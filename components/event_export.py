@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,6 +24,10 @@ SIDEKICK_PLAIN_PATHS = "/ping,/healthz,/metrics"
 SIDEKICK_SELECTOR = {"app.kubernetes.io/name": "falcosidekick", "app.kubernetes.io/instance": SIDEKICK_RELEASE}
 # The uid inside the Loki dashboard falcosidekick 0.14.0 provisions (dashboards/falcosidekick-loki-dashboard.json).
 SIDEKICK_LOKI_DASHBOARD_UID = "de6ixj4nl1kowc"
+# Holds WEBHOOK_ADDRESS, the alert webhook's URL, which Falcosidekick reads from its environment.
+SIDEKICK_WEBHOOK_SECRET = "falcosidekick-alert-webhook"
+# Falco's lowest priority that Falcosidekick posts to the webhook (and every one above it).
+WEBHOOK_MINIMUM_PRIORITY = "critical"
 
 EXPORTER_RELEASE = "falco-exporter"
 EXPORTER_IMAGE = "docker.io/falcosecurity/falco-exporter"
@@ -41,6 +46,8 @@ class ReceiveOverHttps:
     tls: TlsMount
     loki_push_url: str
     replicas: int
+    # Falcosidekick posts every event of priority Critical or above here (secret).
+    alert_webhook_url: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class FalcoEventExport(pulumi.ComponentResource):
     ``current``: Falcosidekick 0.14.0 as a TLS server that requires a client certificate,
     forwarding every event to Loki (labelled with priority, rule, source, namespace and pod)
     and exposing event counters. Only /ping, /healthz and /metrics are served without TLS.
+    With an alert webhook, Falcosidekick also posts each event of priority Critical or above
+    to it the moment it arrives.
     ``tutorial``: falco-exporter 0.12.2 (deprecated) pulling events from Falco's gRPC server.
     """
 
@@ -73,9 +82,12 @@ class FalcoEventExport(pulumi.ComponentResource):
         super().__init__("runtime-defense:events:FalcoEventExport", name, None, opts)
         ns = args.namespace
         transport = args.transport
+        mounted: list[pulumi.Resource] = [transport.tls.ready]
         if isinstance(transport, ReceiveOverHttps):
             chart, release, selector, port = FALCOSIDEKICK, SIDEKICK_RELEASE, SIDEKICK_SELECTOR, "http-notls"
             values = self._sidekick_values(transport, args.dashboards)
+            if transport.alert_webhook_url is not None:
+                mounted.append(self._add_webhook_output(name, values, transport.alert_webhook_url, ns))
             self.endpoint = f"https://{SIDEKICK_RELEASE}.{ns.name}.svc.cluster.local:{SIDEKICK_PORT}/"
             dashboard = ("Falco logs", SIDEKICK_LOKI_DASHBOARD_UID)
         else:
@@ -94,7 +106,7 @@ class FalcoEventExport(pulumi.ComponentResource):
             release=release,
             namespace=ns.ref,
             values=values,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[transport.tls.ready]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=mounted),
         )
         if args.scraping.service_monitors:
             # The charts' own ServiceMonitors are no use here: Falcosidekick's scrapes the mTLS
@@ -133,6 +145,29 @@ class FalcoEventExport(pulumi.ComponentResource):
             # Replaces the chart's bare `prometheus.io/scrape`, which would scrape the mTLS port.
             "service": {"annotations": scrape_annotations(SIDEKICK_PLAIN_PORT)},
         }
+
+    def _add_webhook_output(self, name: str, values: dict, url: pulumi.Output[str], ns: Namespace) -> pulumi.Resource:
+        """Falcosidekick's webhook output, for events of priority Critical and above: the URL
+        only through a Secret of the program's, the rest through chart values."""
+        secret = manifests.apply(
+            f"{name}-alert-webhook",
+            [manifests.secret(SIDEKICK_WEBHOOK_SECRET, ns.ref, {"WEBHOOK_ADDRESS": url})],
+            pulumi.ResourceOptions(parent=self),
+        )
+        config = values["config"]
+        # Rendered into the chart's own Secret (templates/secrets.yaml) as WEBHOOK_MINIMUMPRIORITY,
+        # next to an empty WEBHOOK_ADDRESS; templates/deployment.yaml lists `existingSecret` after
+        # that Secret in envFrom, and of keys in several envFrom sources the last one wins.
+        config["webhook"] = {"minimumpriority": WEBHOOK_MINIMUM_PRIORITY}
+        config["existingSecret"] = SIDEKICK_WEBHOOK_SECRET
+        # 0: no limit (Falcosidekick 2.32.0 allows one request at a time per output by
+        # default, config.go), so an event never waits behind a slow delivery of another.
+        config["extraEnv"] = [{"name": "WEBHOOK_MAXCONCURRENTREQUESTS", "value": "0"}]
+        # A new URL restarts Falcosidekick, which reads its environment only at start.
+        values["podAnnotations"]["checksum/alert-webhook"] = url.apply(
+            lambda text: hashlib.sha256(text.encode()).hexdigest()
+        )
+        return secret
 
     @staticmethod
     def _exporter_values(transport: PullOverGrpc, ns: Namespace, dashboards: bool) -> dict:

@@ -28,6 +28,7 @@ class FalcoEventPipelineArgs:
     loki_push_url: str
     scraping: Scraping
     dashboards: bool
+    alert_webhook_url: pulumi.Output[str] | None = None  # current: Falcosidekick posts Critical events here
 
 
 class FalcoEventPipeline(pulumi.ComponentResource):
@@ -86,7 +87,12 @@ class FalcoEventPipeline(pulumi.ComponentResource):
                 ClientIdentity(common_name="falco", namespace=ns, secret="falco-client-tls"),
             )
             exporter = export(
-                ReceiveOverHttps(tls=link.server, loki_push_url=args.loki_push_url, replicas=args.sidekick_replicas)
+                ReceiveOverHttps(
+                    tls=link.server,
+                    loki_push_url=args.loki_push_url,
+                    replicas=args.sidekick_replicas,
+                    alert_webhook_url=args.alert_webhook_url,
+                )
             )
             sensor = agent(HttpsEventOutput(url=exporter.endpoint, tls=link.client))
             policy = MutualTlsNetworkPolicyArgs(
@@ -121,4 +127,5 @@ class FalcoEventPipeline(pulumi.ComponentResource):
         self.endpoint: str = exporter.endpoint
         self.ca_cert_pem: pulumi.Output[str] = link.ca_cert_pem
         self.client_secret: str = link.client.secret
+        self.certificate_expiry: dict[str, pulumi.Output[str]] = link.valid_until
         self.register_outputs({"endpoint": self.endpoint, "caCertPem": self.ca_cert_pem})

@@ -4,24 +4,36 @@ Names and labels come from the pinned releases' sources:
 - Falcosidekick 2.32.0, the image pinned in components/charts.py (stats_prometheus.go, handlers.go):
   ``falcosecurity_falcosidekick_falco_events_total{rule, priority, priority_raw, source,
   hostname, k8s_ns_name, k8s_pod_name}``; ``priority_raw`` is the lower-case name.
+  ``falcosecurity_falcosidekick_outputs_total{destination, status}`` counts every delivery
+  to an output, ``status`` "ok" or "error" (outputs/webhook.go).
 - falco-exporter 0.8.7 (pkg/exporter/exporter.go): ``falco_events{rule, priority,
   hostname, source, k8s_ns_name, k8s_pod_name, tags}``; ``priority`` is Falco's number.
 - Falco 0.44.1 native metrics (userspace/falco/falco_metrics.cpp, and the dashboard of
   falco chart 9.1.0): ``falcosecurity_falco_rules_matches_total{rule_name, priority,
   source, tag_*}``, ``falcosecurity_scap_n_evts_total``, ``falcosecurity_scap_n_drops_total``,
   ``falcosecurity_falco_cpu_usage_ratio``, ``falcosecurity_falco_memory_rss_bytes``.
+- kube-state-metrics (kube-prometheus-stack 88.5.3): ``kube_node_info{node}``,
+  ``kube_pod_info{namespace, pod, node, created_by_kind, created_by_name}``,
+  ``kube_pod_status_ready{namespace, pod, condition}``.
 Falco numbers priorities 0 Emergency, 1 Alert, 2 Critical ... 7 Debug (falco_common.h,
 and the gRPC schema.proto the exporter reads).
+
+Every event counter above is a series that appears only with the first event it counts
+(Falco exports a rule's counter once it is above zero; the exporters create a label set on
+its first increment) and starts again from nothing when its process restarts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from components.config import Profile
 
 CRITICAL_AND_ABOVE_NUMBERS = 'priority=~"0|1|2"'
 RULE_MATCHES = "falcosecurity_falco_rules_matches_total"
+SIDEKICK_OUTPUTS = "falcosecurity_falcosidekick_outputs_total"
+SYSCALLS_SEEN = "falcosecurity_scap_n_evts_total"
 
 
 @dataclass(frozen=True)
@@ -40,18 +52,47 @@ EVENT_COUNTERS: dict[Profile, EventCounter] = {
     "tutorial": EventCounter("falco_events", "priority", CRITICAL_AND_ABOVE_NUMBERS),
 }
 
-# What the alert counts: the sensor's own counter where there is one, so the alert still
-# fires when the path from Falco to the exporter is broken.
-ALERT_COUNTERS: dict[Profile, str] = {
-    "current": f"{RULE_MATCHES}{{{CRITICAL_AND_ABOVE_NUMBERS}}}",
-    "tutorial": f"falco_events{{{CRITICAL_AND_ABOVE_NUMBERS}}}",
+
+@dataclass(frozen=True)
+class AlertCounter:
+    """What the Critical-events alert counts: the series selector, and the label naming the rule."""
+
+    selector: str
+    rule_label: str
+
+
+# The sensor's own counter where there is one, so the alert still fires when the path from
+# Falco to the exporter is broken.
+ALERT_COUNTERS: dict[Profile, AlertCounter] = {
+    "current": AlertCounter(f"{RULE_MATCHES}{{{CRITICAL_AND_ABOVE_NUMBERS}}}", "rule_name"),
+    "tutorial": AlertCounter(f"falco_events{{{CRITICAL_AND_ABOVE_NUMBERS}}}", "rule"),
 }
 
+WINDOW = 300  # seconds an event keeps the alert firing
+SETTLE = 60  # seconds at the start of the window that tell a continuing series from a new one
 
-def events_in_window(selector: str, window: str = "5m") -> str:
-    """Events counted in the last ``window``: the total now minus the total ``window`` ago.
 
-    Unlike ``increase()``, this counts the first event of a rule too: a counter series
-    that appears with value 1 has no earlier sample for ``increase()`` to compare with.
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
+def new_events(selector: str, by: Sequence[str] = (), window: int = WINDOW, settle: int = SETTLE) -> str:
+    """Events counted by ``selector`` within the last ``window`` seconds, across restarts.
+
+    A series that already had samples in the first ``settle`` seconds of the window counts
+    by ``increase()``, which sees a counter reset as a restart from zero. Any other series
+    with samples in the window was born in it (a rule's first event, a restarted pod's new
+    label set, a container that restarted and counted again) and counts with its whole last
+    value, which ``increase()`` would miss: a series whose first sample is 1 has no earlier
+    sample to compare with. A series seen in neither part counts nothing, so the old series
+    of a replaced pod cannot cancel the new ones, as ``sum(now) - sum(5m ago)`` did.
     """
-    return f"(sum({selector}) or vector(0)) - (sum({selector} offset {window}) or vector(0))"
+    recent = _duration(window - settle)
+    continuing = f"last_over_time({selector}[{_duration(settle)}] offset {recent})"
+    grouping = f" by ({', '.join(by)})" if by else ""
+    return (
+        f"sum{grouping} ("
+        f"(increase({selector}[{_duration(window)}]) and {continuing})"
+        f" or (last_over_time({selector}[{recent}]) unless {continuing})"
+        ")"
+    )

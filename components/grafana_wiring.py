@@ -1,4 +1,4 @@
-"""GrafanaWiring: data sources, a folder, the overview dashboard and the Falco alert."""
+"""GrafanaWiring: data sources, a folder, the overview dashboard and the Falco alerts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pulumi
 import pulumiverse_grafana as grafana
 
 from components import dashboards
-from components.alerts import FalcoCriticalAlert, FalcoCriticalAlertArgs
+from components.alerts import FalcoCriticalAlert, FalcoCriticalAlertArgs, FalcoSensorAlerts, FalcoSensorAlertsArgs
 from components.config import Profile
 
 FOLDER_UID = "runtime-defense"
@@ -56,6 +56,10 @@ class GrafanaWiringArgs:
     prometheus: BaselinePrometheus | ExistingPrometheus
     webhook_url: pulumi.Output[str] | None
     email_addresses: tuple[str, ...]
+    falco_namespace: str
+    # mTLS certificate -> end of its validity (RFC 3339), for the expiry alert.
+    certificate_expiry: Mapping[str, pulumi.Input[str]]
+    certificate_warning_hours: int
     # Dashboards the charts provision through the sidecar: title -> uid (for the URLs).
     upstream_dashboards: Mapping[str, str] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = ()  # Grafana's API is up once these are ready
@@ -111,7 +115,7 @@ class GrafanaWiring(pulumi.ComponentResource):
             overwrite=True,
             opts=with_data,
         )
-        FalcoCriticalAlert(
+        critical = FalcoCriticalAlert(
             f"{name}-falco-critical",
             FalcoCriticalAlertArgs(
                 profile=args.profile,
@@ -120,6 +124,21 @@ class GrafanaWiring(pulumi.ComponentResource):
                 webhook_url=args.webhook_url,
                 email_addresses=args.email_addresses,
                 after=[*after, *data_sources],
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        FalcoSensorAlerts(
+            f"{name}-falco-health",
+            FalcoSensorAlertsArgs(
+                profile=args.profile,
+                folder_uid=folder.uid,
+                prometheus_uid=uids.prometheus,
+                falco_namespace=args.falco_namespace,
+                webhook_from_sidekick=args.profile == "current" and args.webhook_url is not None,
+                certificate_expiry=args.certificate_expiry,
+                certificate_warning_hours=args.certificate_warning_hours,
+                contact_point=critical.contact_point_name,
+                after=[*after, *data_sources, *([critical.contact_point] if critical.contact_point else [])],
             ),
             pulumi.ResourceOptions(parent=self),
         )

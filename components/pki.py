@@ -106,13 +106,20 @@ class MutualTlsPki(pulumi.ComponentResource):
                 set_subject_key_id=True,
                 opts=child,
             )
-            return pulumi.Output.secret(private_key.private_key_pem), cert.cert_pem
+            return pulumi.Output.secret(private_key.private_key_pem), cert
 
         server, client = args.server, args.client
         self.server_dns_names = service_dns_names(server.service, server.namespace.name)
-        server_key, server_cert = issue("server", self.server_dns_names[-1], self.server_dns_names, "server_auth")
-        client_key, client_cert = issue("client", client.common_name, None, "client_auth")
+        server_key, server_issued = issue("server", self.server_dns_names[-1], self.server_dns_names, "server_auth")
+        client_key, client_issued = issue("client", client.common_name, None, "client_auth")
+        server_cert, client_cert = server_issued.cert_pem, client_issued.cert_pem
         self.ca_cert_pem: pulumi.Output[str] = ca.cert_pem
+        # When each certificate stops being valid (RFC 3339), for the expiry alert.
+        self.valid_until: dict[str, pulumi.Output[str]] = {
+            "CA": ca.validity_end_time,
+            "server": server_issued.validity_end_time,
+            "client": client_issued.validity_end_time,
+        }
 
         server_data: dict[str, pulumi.Input[str]] = {
             "server.key": server_key,

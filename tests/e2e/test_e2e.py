@@ -1,5 +1,6 @@
 """End to end on a real cluster, with the Automation API: up, a Falco event that reaches
-Prometheus (and Loki in `current`), the walk-through's LogQL query, destroy, nothing left.
+Prometheus (and Loki in `current`) and, within the latency budget, a webhook receiver in the
+cluster; the walk-through's LogQL query, destroy, nothing left.
 
 It deploys onto the kube context it is given, so it runs only when asked to:
 
@@ -30,6 +31,33 @@ PROFILE = os.environ.get("RUNTIME_DEFENSE_E2E_PROFILE", "current")
 GRAFANA_URL = os.environ.get("RUNTIME_DEFENSE_E2E_GRAFANA_URL", "http://localhost:30300")
 NAMESPACES = ("monitoring", "logging", "falco")
 RULE = "Terminal shell in container"
+# The stock rule is of priority Notice; the test raises it to Critical, so that opening a
+# shell is an event the alerts are for (a Falco rules override, as a user would write one).
+CRITICAL_SHELL = f"""- rule: {RULE}
+  priority: CRITICAL
+  override:
+    priority: replace
+"""
+# README, Latency budget: Falcosidekick's webhook output in `current` (at most 10 s),
+# Grafana's path with a contact point in `tutorial`.
+LATENCY_BUDGET = {"current": 10.0, "tutorial": 46.03}
+RECEIVER_NAMESPACE = "e2e-webhook"
+RECEIVER_URL = f"http://webhook-receiver.{RECEIVER_NAMESPACE}.svc.cluster.local:8080/falco"
+# Logs each request's arrival time (the pod shares the node's clock with kind's host) and body.
+RECEIVER_SCRIPT = """
+import http.server, json, time
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        received = time.time()
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode(errors="replace")
+        print(json.dumps({"received": received, "path": self.path, "body": body}), flush=True)
+        self.send_response(200)
+        self.end_headers()
+    do_PUT = do_POST
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), Receiver).serve_forever()
+"""
 
 
 def _skip_reason() -> str | None:
@@ -88,6 +116,50 @@ def loki_lines(query: str, since_seconds: int = 3600) -> int:
     return sum(len(stream["values"]) for stream in result["data"]["result"])
 
 
+def webhook_receiver() -> str:
+    """A webhook receiver in the cluster, as YAML for `kubectl apply`."""
+    labels = {"app.kubernetes.io/name": "webhook-receiver"}
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": RECEIVER_NAMESPACE}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "webhook-receiver", "namespace": RECEIVER_NAMESPACE},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "receiver",
+                                "image": "docker.io/library/python:3.13-alpine",
+                                "command": ["python3", "-u", "-c", RECEIVER_SCRIPT],
+                                "ports": [{"containerPort": 8080}],
+                                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "webhook-receiver", "namespace": RECEIVER_NAMESPACE},
+            "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
+        },
+    ]
+    return "\n---\n".join(json.dumps(o) for o in objects)
+
+
+def notifications(containing: str) -> list[dict]:
+    """What the receiver has been sent, oldest first, whose body mentions ``containing``."""
+    logs = kubectl("logs", "-n", RECEIVER_NAMESPACE, "deploy/webhook-receiver").stdout
+    received = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    return [r for r in received if containing in r["body"]]
+
+
 def open_a_shell_in_a_pod(pod: str) -> None:
     """`kubectl exec -it` a shell: Falco's stock rule "Terminal shell in container" needs a TTY,
     which `script` provides to kubectl on a runner with no terminal."""
@@ -114,15 +186,24 @@ def stack(tmp_path_factory):
     stack.set_config("runtime-defense:kubeContext", auto.ConfigValue(CONTEXT))
     stack.set_config("runtime-defense:grafana.url", auto.ConfigValue(GRAFANA_URL), path=True)
     stack.set_config("pulumi:disable-default-providers[0]", auto.ConfigValue("kubernetes"), path=True)
+    stack.set_config("runtime-defense:alertWebhookUrl", auto.ConfigValue(RECEIVER_URL, secret=True))
+    # Path syntax: the file name's dot stays part of the key inside ["..."].
+    stack.set_config(
+        'runtime-defense:falco.customRules["e2e-critical-shell.yaml"]', auto.ConfigValue(CRITICAL_SHELL), path=True
+    )
     if PROFILE == "tutorial":
         # The legacy `ebpf` probe is downloaded for the node's kernel, which a CI runner's
         # kernel may not have; modern_ebpf is built into Falco.
         stack.set_config("runtime-defense:falco.driver", auto.ConfigValue("modern_ebpf"), path=True)
+    subprocess.run(
+        ["kubectl", "--context", CONTEXT, "apply", "-f", "-"], input=webhook_receiver(), text=True, check=True
+    )
     try:
         yield stack
     finally:
         stack.destroy(on_output=print)
         stack.workspace.remove_stack(name)
+        kubectl("delete", "namespace", RECEIVER_NAMESPACE, "--wait=false", check=False)
 
 
 def test_end_to_end(stack):
@@ -142,7 +223,25 @@ def test_end_to_end(stack):
         else f'sum(falco_events{{rule="{RULE}"}})'
     )
     before = prometheus_value(counter)
+    kubectl("rollout", "status", "-n", RECEIVER_NAMESPACE, "deploy/webhook-receiver", "--timeout=180s")
+    already = len(notifications(RULE))
+
+    # From `kubectl exec` of a shell to the notification at the receiver.
+    started = time.time()
     open_a_shell_in_a_pod(pod)
+    wait_for(
+        "the notification at the webhook receiver",
+        lambda: len(notifications(RULE)) > already,
+        timeout=LATENCY_BUDGET[PROFILE] + 120,
+        every=1,
+    )
+    first = notifications(RULE)[already]
+    latency = first["received"] - started
+    print(f"{PROFILE}: {latency:.2f} s from kubectl exec to the webhook ({first['path']})")
+    if PROFILE == "current":
+        assert pod in first["body"], "Falcosidekick posts the event itself, with the pod's name"
+    assert latency <= LATENCY_BUDGET[PROFILE], f"{latency:.2f} s, over the {LATENCY_BUDGET[PROFILE]} s budget"
+
     wait_for("the event to be counted in Prometheus", lambda: prometheus_value(counter) > before, timeout=300)
     if PROFILE == "current":
         wait_for(

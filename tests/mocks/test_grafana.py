@@ -1,5 +1,5 @@
 """Grafana wired through pulumiverse-grafana: provider and auth, data sources, the overview
-dashboard's queries, and the Falco alert, for both profiles and both Grafana modes."""
+dashboard's queries, and the Falco alerts, for both profiles and both Grafana modes."""
 
 import base64
 import json
@@ -240,50 +240,162 @@ def test_the_critical_events_panel_reads_falcosidekick_streams():
     assert 'priority=~"Critical|Alert|Emergency"' in panel["targets"][0]["expr"]
 
 
-# -- the alert --------------------------------------------------------------------------------
+# -- the alerts -------------------------------------------------------------------------------
+
+# Metrics the sensor-health rules read besides the profile's own: every scrape target's `up`,
+# and kube-state-metrics' nodes and pods (kube-prometheus-stack 88.5.3).
+HEALTH_METRICS = {"up", "kube_node_info", "kube_pod_info", "kube_pod_status_ready"}
 
 
-def test_alert_fires_on_any_critical_or_worse_event_in_five_minutes(wired):
+def rule_groups(run) -> dict[str, object]:
+    return {g.plain("name"): g for g in grafana_resources(run, "alerting/ruleGroup:RuleGroup")}
+
+
+def rules_of(run) -> dict[str, dict]:
+    return {rule["name"]: rule for group in rule_groups(run).values() for rule in group.plain("rules")}
+
+
+def query_of(rule: dict) -> str:
+    return json.loads({d["refId"]: d for d in rule["datas"]}["A"]["model"])["expr"]
+
+
+def condition_of(rule: dict) -> tuple[str, float]:
+    (condition,) = json.loads({d["refId"]: d for d in rule["datas"]}["C"]["model"])["conditions"]
+    return condition["evaluator"]["type"], condition["evaluator"]["params"][0]
+
+
+def test_two_rule_groups_in_the_folder(wired):
     profile, _, run = wired
-    group = only(run, "alerting/ruleGroup:RuleGroup")
-    assert group.plain("intervalSeconds") == 60
-    assert group.plain("folderUid") == only(run, "oss/folder:Folder").plain("uid")
-    (rule,) = group.plain("rules")
-    assert rule["condition"] == "C" and rule["for"] == "0s" and rule["noDataState"] == "OK"
-    data = {d["refId"]: d for d in rule["datas"]}
-    query = json.loads(data["A"]["model"])
-    assert data["A"]["datasourceUid"] == run.exports["dataSourceUids"].value["prometheus"]
-    assert data["A"]["relativeTimeRange"] == {"from": 300, "to": 0}
-    assert query["expr"] == alerts.query(profile)
-    assert promql_metrics(query["expr"]) <= EXPORTED[profile]
-    assert falco_metrics.CRITICAL_AND_ABOVE_NUMBERS in query["expr"]  # 0 Emergency, 1 Alert, 2 Critical
-    assert "offset 5m" in query["expr"]
-    reduce, threshold = json.loads(data["B"]["model"]), json.loads(data["C"]["model"])
-    assert (reduce["type"], reduce["expression"], reduce["reducer"]) == ("reduce", "A", "last")
-    assert threshold["type"] == "threshold" and threshold["expression"] == "B"
-    assert threshold["conditions"] == [{"evaluator": {"params": [0], "type": "gt"}}]
+    groups = rule_groups(run)
+    assert {name: g.plain("intervalSeconds") for name, g in groups.items()} == {
+        "Falco critical events": 10,
+        "Falco sensor health": 30,
+    }
+    folder = only(run, "oss/folder:Folder").plain("uid")
+    assert all(g.plain("folderUid") == folder for g in groups.values())
+    names = set(rules_of(run))
+    assert {
+        "Falco event of priority Critical or above",
+        "Falco is not running on a node",
+        "Node coverage cannot be checked",
+        "Falco scrape target down",
+        "Falco scrape target absent",
+        "mTLS certificate expires soon",
+    } <= names
+    assert ("Falco sees no system calls" in names) == (profile == "current")
+    assert ("falco-exporter is not running on a node" in names) == (profile == "tutorial")
+    assert "Falcosidekick cannot deliver to the webhook" not in names  # no webhook configured
 
 
-def test_without_a_contact_point_the_rule_follows_the_default_policy():
+def test_every_rule_is_a_prometheus_query_reduced_and_compared(wired):
+    """What tests/rules feeds to promtool: A (PromQL), B = last(A), C = B against a threshold;
+    no data means healthy, an unreachable Prometheus raises Grafana's error alert."""
+    _, _, run = wired
+    prometheus_uid = run.exports["dataSourceUids"].value["prometheus"]
+    for name, rule in rules_of(run).items():
+        assert rule["condition"] == "C" and rule["noDataState"] == "OK" and rule["execErrState"] == "Error", name
+        data = {d["refId"]: d for d in rule["datas"]}
+        assert data["A"]["datasourceUid"] == prometheus_uid, name
+        assert json.loads(data["A"]["model"])["instant"] is True, name
+        reduce = json.loads(data["B"]["model"])
+        assert (reduce["type"], reduce["expression"], reduce["reducer"]) == ("reduce", "A", "last"), name
+        assert json.loads(data["C"]["model"])["expression"] == "B", name
+        assert rule["labels"]["source"] == "falco" and rule["labels"]["severity"] in ("critical", "warning"), name
+
+
+def test_every_alert_query_parses_and_names_only_metrics_that_exist(wired):
+    profile, _, run = wired
+    for name, rule in rules_of(run).items():
+        metrics = promql_metrics(query_of(rule))
+        assert metrics <= EXPORTED[profile] | HEALTH_METRICS | {"falcosecurity_falcosidekick_outputs_total"}, name
+        if name != "mTLS certificate expires soon":
+            assert metrics, name
+
+
+def test_the_critical_rule_counts_critical_alert_and_emergency_at_the_sensor(wired):
+    profile, _, run = wired
+    rule = rules_of(run)["Falco event of priority Critical or above"]
+    query = query_of(rule)
+    assert query == alerts.critical_events_query(profile)
+    assert falco_metrics.CRITICAL_AND_ABOVE_NUMBERS in query  # 0 Emergency, 1 Alert, 2 Critical
+    counter = {"current": "falcosecurity_falco_rules_matches_total", "tutorial": "falco_events"}[profile]
+    assert promql_metrics(query) == {counter}
+    assert "offset 5m" not in query  # the old now-minus-five-minutes-ago count, blinded by restarts
+    assert rule["for"] == "0s" and condition_of(rule) == ("gt", 0)
+
+
+def test_the_health_rules_watch_the_falco_namespace_they_are_given():
+    run = run_program({"namespaces": {"falco": "runtime-security"}})
+    for name, rule in rules_of(run).items():
+        query = query_of(rule)
+        if "namespace=" in query:
+            assert 'namespace="runtime-security"' in query and 'namespace="falco"' not in query, name
+    down = query_of(rules_of(run)["Falco scrape target down"])
+    assert 'service=~"falco-metrics|falcosidekick"' in down
+
+
+def test_the_expiry_rule_knows_each_certificates_end_of_validity():
+    """The harness's pulumi-tls stand-in issues at 2026-01-01T00:00:00Z; the CA lives 5 years,
+    the others one, and the rule fires 360 hours (half of the 720-hour renewal window) ahead."""
+    rule = rules_of(run_program({}))["mTLS certificate expires soon"]
+    query = query_of(rule)
+    ca_end = 1767225600 + 43800 * 3600
+    assert f'label_replace(vector({ca_end}), "certificate", "CA", "", "")' in query
+    for name in ("server", "client"):
+        assert f'label_replace(vector(1798761600), "certificate", "{name}", "", "")' in query
+    assert query.endswith(" - time()")
+    assert condition_of(rule) == ("lt", 360 * 3600)
+
+
+def test_the_expiry_warning_is_configurable_within_the_renewal_window():
+    rule = rules_of(run_program({"alerting": {"certificateWarningHours": 168}}))["mTLS certificate expires soon"]
+    assert condition_of(rule) == ("lt", 168 * 3600)
+    run = run_program(
+        {"pki": {"validityHours": 2160, "earlyRenewalHours": 360}, "alerting": {"certificateWarningHours": 400}},
+        expect_error=True,
+    )
+    assert "runtime-defense:alerting.certificateWarningHours = 400: must be at most pki.earlyRenewalHours (360)" in (
+        str(run.error)
+    )
+    assert not rule_groups(run)
+
+
+def test_without_a_contact_point_the_rules_follow_the_default_policy():
     run = run_program({})
     assert grafana_resources(run, "alerting/contactPoint:ContactPoint") == []
-    (rule,) = only(run, "alerting/ruleGroup:RuleGroup").plain("rules")
-    assert "notificationSettings" not in rule or rule["notificationSettings"] is None
+    for name, rule in rules_of(run).items():
+        assert not rule.get("notificationSettings"), name
 
 
-def test_a_webhook_contact_point_is_secret_and_routes_the_rule():
+def test_a_webhook_contact_point_is_secret_and_routes_every_rule():
     run = run_program({"alertWebhookUrl": Secret("https://hooks.example.com/T000/B000/XXXX")})
     contact = only(run, "alerting/contactPoint:ContactPoint")
     assert contact.secret("webhooks")
     assert contact.plain("webhooks")[0]["url"] == "https://hooks.example.com/T000/B000/XXXX"
-    (rule,) = only(run, "alerting/ruleGroup:RuleGroup").plain("rules")
-    assert rule["notificationSettings"]["contactPoint"] == contact.plain("name")
+    rules = rules_of(run)
+    for name, rule in rules.items():
+        assert rule["notificationSettings"]["contactPoint"] == contact.plain("name"), name
+    # Critical events go out at once, not after the default policy's 30 s group wait.
+    assert rules["Falco event of priority Critical or above"]["notificationSettings"]["groupWait"] == "0s"
+    # Falcosidekick posts to the same webhook; its failures are an alert of their own.
+    failing = rules["Falcosidekick cannot deliver to the webhook"]
+    assert promql_metrics(query_of(failing)) == {"falcosecurity_falcosidekick_outputs_total"}
+    assert 'destination="webhook", status="error"' in query_of(failing)
+    for group in rule_groups(run).values():
+        assert contact.urn in group.dependencies
+
+
+def test_in_tutorial_the_webhook_is_grafanas_only():
+    run = run_program({"profile": "tutorial", "alertWebhookUrl": Secret("https://hooks.example.com/T000/B000/XXXX")})
+    assert "Falcosidekick cannot deliver to the webhook" not in rules_of(run)
+    assert "falcosidekick" not in run.charts()
 
 
 def test_an_email_contact_point():
     run = run_program({"alerting": {"email": ["secops@example.com", "oncall@example.com"]}})
     contact = only(run, "alerting/contactPoint:ContactPoint")
     assert contact.plain("emails")[0]["addresses"] == ["secops@example.com", "oncall@example.com"]
+    assert "Falcosidekick cannot deliver to the webhook" not in rules_of(run)
 
 
 # -- outputs ----------------------------------------------------------------------------------
@@ -308,9 +420,9 @@ def test_grafana_outputs(wired):
 def test_the_alert_rules_wait_for_the_data_source_they_query(wired):
     """Grafana refuses a rule whose data source does not exist yet."""
     _, _, run = wired
-    rule_group = only(run, "alerting/ruleGroup:RuleGroup")
-    queried = {data["datasourceUid"] for rule in rule_group.plain("rules") for data in rule["datas"]} - {"__expr__"}
     sources = {r.plain("uid"): r.urn for r in grafana_resources(run, "oss/dataSource:DataSource")}
-    assert queried and queried <= set(sources)
-    for uid in queried:
-        assert sources[uid] in rule_group.dependencies, uid
+    for rule_group in rule_groups(run).values():
+        queried = {data["datasourceUid"] for rule in rule_group.plain("rules") for data in rule["datas"]} - {"__expr__"}
+        assert queried and queried <= set(sources)
+        for uid in queried:
+            assert sources[uid] in rule_group.dependencies, uid

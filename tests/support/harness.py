@@ -8,6 +8,7 @@ exports are resolved with their secretness.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import runpy
@@ -121,7 +122,14 @@ def fake_tls_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         return {"privateKeyPem": pem("PRIVATE KEY"), "publicKeyPem": pem("PUBLIC KEY")}
     if args.typ == "tls:index/certRequest:CertRequest":
         return {"certRequestPem": pem("CERTIFICATE REQUEST")}
-    return {"certPem": pem("CERTIFICATE")}
+    # Issued at a fixed moment, valid for the hours asked, as RFC 3339 like the provider.
+    issued = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    hours = int(reveal(args.inputs.get("validityPeriodHours", 0)))
+    return {
+        "certPem": pem("CERTIFICATE"),
+        "validityStartTime": issued.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "validityEndTime": (issued + datetime.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -1,0 +1,216 @@
+"""The worst-case time from a Critical event to the contact point, hop by hop, recomputed
+from what the cluster receives (falco.yaml in Falco's rendered ConfigMap, Falcosidekick's
+rendered environment, the ServiceMonitors' scrape intervals) and from the Grafana rule
+groups the program registers; `current` with a webhook must stay within 10 seconds, and
+the README must state each total this test computes.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+from chart_keys import unknown_keys
+from harness import ROOT, ProgramRun, Secret, run_program
+from rendering import Obj, find_helm, helm_template, normalize, releases
+
+from components.charts import FALCOSIDEKICK
+
+LIMIT = 10.0
+WEBHOOK = "https://hooks.example.com/services/T0/B0/secret-token"
+# Constants of the pinned releases, which no setting changes:
+# falcosecurity/libs 0.25.4 (Falco 0.44.1) and 0.23.2 (Falco 0.43.1), userspace/libscap/ringbuffer/devset.h
+# BUFFER_EMPTY_WAIT_TIME_US_MAX: the longest Falco sleeps before reading the kernel's buffers
+# again (modern_bpf/scap_modern_bpf.c and ringbuffer.h, every driver).
+KERNEL_TO_FALCO = 0.030
+# falco-exporter 0.8.7 passes time.Second to client-go 0.5.0 OutputsWatch, which asks Falco's
+# gRPC output stream for events again after a second without any.
+FALCO_TO_EXPORTER = 1.0
+# What the stack allows a receiver (the webhook, or Grafana's SMTP server) to answer in:
+# Falcosidekick 2.32.0 builds its HTTP client without a timeout (outputs/client.go), so this
+# is the budget's assumption, not a setting; the end-to-end test measures the real answer.
+RECEIVER_ANSWER = 5.0
+# Grafana's default notification policy waits this long before a group's first notification.
+DEFAULT_POLICY_GROUP_WAIT = 30.0
+# Falco's priorities, most severe first (Falcosidekick types/priority.go).
+PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
+
+
+@dataclass(frozen=True)
+class Hop:
+    what: str
+    seconds: float
+
+
+def seconds(duration: str) -> float:
+    """A Prometheus/Grafana duration such as 15s, 1m30s or 0s."""
+    parts = re.findall(r"([0-9.]+)(ms|s|m|h)", duration)
+    assert "".join(number + unit for number, unit in parts) == duration, duration
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+@dataclass
+class Deployed:
+    run: ProgramRun
+    objects: list[Obj]
+
+    def one(self, kind: str, name: str) -> dict[str, Any]:
+        (found,) = [o.body for o in self.objects if o.kind == kind and o.name == name]
+        return found
+
+    def falco_yaml(self) -> dict[str, Any]:
+        return yaml.safe_load(self.one("ConfigMap", "falco")["data"]["falco.yaml"])
+
+    def scrape_interval(self, service_monitor: str) -> float:
+        (endpoint,) = self.one("ServiceMonitor", service_monitor)["spec"]["endpoints"]
+        return seconds(endpoint["interval"])
+
+    def secret_data(self, name: str) -> dict[str, str]:
+        body = self.one("Secret", name)
+        data = {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
+        return {**data, **(body.get("stringData") or {})}
+
+    def environment(self, deployment: str) -> dict[str, str]:
+        """The container's environment as the kubelet assembles it: envFrom sources in order,
+        a key in several taking the last one's value, then env on top."""
+        (container,) = self.one("Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+        env: dict[str, str] = {}
+        for source in container.get("envFrom") or []:
+            env |= self.secret_data(source["secretRef"]["name"])
+        return env | {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+
+    def rule_group(self, title: str) -> Any:
+        (group,) = [g for g in self.run.of_type("grafana:alerting/ruleGroup:RuleGroup") if g.plain("name") == title]
+        return group
+
+
+def deploy(config: dict[str, Any], charts: tuple[str, ...]) -> Deployed:
+    helm, why = find_helm()
+    if helm is None:
+        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
+    run = run_program(config)
+    found = releases(run)
+    objects = [
+        Obj(name, body) for name in charts for body in normalize(helm_template(found[name]), found[name].namespace)
+    ]
+    return Deployed(run, objects + [Obj("program", body) for body in run.manifests()])
+
+
+def sidekick_path(deployed: Deployed) -> list[Hop]:
+    """current: Falco -> Falcosidekick (HTTPS, mTLS) -> the webhook."""
+    falco_yaml = deployed.falco_yaml()
+    http = falco_yaml["http_output"]
+    assert http["enabled"] is True and http["url"].startswith("https://falcosidekick."), http
+    env = deployed.environment("falcosidekick")
+    minimum = env.get("WEBHOOK_MINIMUMPRIORITY") or "debug"
+    delivered = env.get("WEBHOOK_ADDRESS") and PRIORITIES.index(minimum) >= PRIORITIES.index("critical")
+    # With a limit, an event waits for the deliveries ahead of it: no bound.
+    queue = 0.0 if env.get("WEBHOOK_MAXCONCURRENTREQUESTS") == "0" else math.inf
+    return [
+        Hop("kernel -> Falco (libscap's longest wait on empty buffers)", KERNEL_TO_FALCO),
+        Hop(
+            "Falco -> Falcosidekick (falco.yaml output_timeout: the longest an output may block)",
+            falco_yaml["output_timeout"] / 1000,
+        ),
+        Hop(
+            "Falcosidekick -> webhook request started (one goroutine per event, no batching)",
+            queue if delivered else math.inf,
+        ),
+        Hop("webhook answers (the receiver's time)", RECEIVER_ANSWER),
+    ]
+
+
+def grafana_path(deployed: Deployed, profile: str, contact_point: bool) -> list[Hop]:
+    """Falco -> counter -> Prometheus scrape -> Grafana rule -> contact point."""
+    group = deployed.rule_group("Falco critical events")
+    (rule,) = group.plain("rules")
+    settings = rule.get("notificationSettings") or {}
+    group_wait = seconds(settings["groupWait"]) if contact_point else DEFAULT_POLICY_GROUP_WAIT
+    hops = [Hop("kernel -> Falco (libscap's longest wait on empty buffers)", KERNEL_TO_FALCO)]
+    if profile == "tutorial":
+        hops.append(Hop("Falco -> falco-exporter (gRPC output stream)", FALCO_TO_EXPORTER))
+        hops.append(Hop("Prometheus scrapes falco-exporter", deployed.scrape_interval("falco-exporter")))
+    else:
+        hops.append(Hop("Prometheus scrapes Falco's metrics", deployed.scrape_interval("falco")))
+    return [
+        *hops,
+        Hop("Grafana evaluates the rule", float(group.plain("intervalSeconds"))),
+        Hop("pending period (for)", seconds(rule["for"])),
+        Hop("group wait", group_wait),
+        Hop("contact point answers", RECEIVER_ANSWER),
+    ]
+
+
+@pytest.fixture(scope="module")
+def budgets() -> dict[str, list[Hop]]:
+    current = deploy({"alertWebhookUrl": Secret(WEBHOOK)}, ("falco", "falcosidekick"))
+    tutorial = deploy({"profile": "tutorial", "alertWebhookUrl": Secret(WEBHOOK)}, ())
+    email_only = deploy({"alerting": {"email": ["secops@example.com"]}}, ("falco",))
+    nothing = deploy({}, ("falco",))
+    return {
+        "current, webhook": sidekick_path(current),
+        "current, e-mail only": grafana_path(email_only, "current", contact_point=True),
+        "current, no contact point": grafana_path(nothing, "current", contact_point=False),
+        "tutorial, webhook or e-mail": grafana_path(tutorial, "tutorial", contact_point=True),
+        "tutorial, no contact point": grafana_path(tutorial, "tutorial", contact_point=False),
+        # The same Grafana path as e-mail only, for the `current` view: the webhook gets both.
+        "current, webhook (Grafana's second path)": grafana_path(current, "current", contact_point=True),
+    }
+
+
+def total(hops: list[Hop]) -> float:
+    return sum(hop.seconds for hop in hops)
+
+
+def test_a_critical_event_reaches_the_webhook_within_ten_seconds_in_current(budgets):
+    hops = budgets["current, webhook"]
+    assert total(hops) <= LIMIT, "\n".join(f"{hop.seconds:7.3f} s  {hop.what}" for hop in hops)
+
+
+def test_the_webhook_output_takes_critical_and_above_only_through_a_secret():
+    deployed = deploy({"alertWebhookUrl": Secret(WEBHOOK)}, ("falcosidekick",))
+    env = deployed.environment("falcosidekick")
+    assert env["WEBHOOK_ADDRESS"] == WEBHOOK
+    assert env["WEBHOOK_MINIMUMPRIORITY"] == "critical"
+    sidekick = deployed.run.charts()["falcosidekick"]
+    assert WEBHOOK not in str(sidekick.plain("values")), "the URL must not be a chart value"
+    assert unknown_keys(FALCOSIDEKICK, sidekick.plain("values")) == []
+    (secret,) = [o for o in deployed.run.manifests() if o["kind"] == "Secret" and "WEBHOOK_ADDRESS" in o["stringData"]]
+    (group,) = [
+        g
+        for g in deployed.run.of_type("kubernetes:yaml/v2:ConfigGroup")
+        if secret["metadata"]["name"] in str(g.plain("objs"))
+    ]
+    assert group.secret("objs"), "the Secret's payload is a Pulumi secret"
+    # A new URL changes the pod template, so Falcosidekick restarts and reads it.
+    other = deploy({"alertWebhookUrl": Secret(WEBHOOK + "-rotated")}, ("falcosidekick",))
+    template = lambda d: d.one("Deployment", "falcosidekick")["spec"]["template"]["metadata"]  # noqa: E731
+    assert template(deployed) != template(other)
+
+
+def test_without_a_webhook_falcosidekick_posts_nowhere_new():
+    deployed = deploy({}, ("falcosidekick",))
+    env = deployed.environment("falcosidekick")
+    assert not env.get("WEBHOOK_ADDRESS")
+
+
+def test_the_budget_is_unbounded_when_a_hop_can_queue():
+    """The recomputation is not a constant: one slow delivery ahead of an event would make
+    it wait, so a concurrency limit on the webhook output breaks the budget."""
+    deployed = deploy({"alertWebhookUrl": Secret(WEBHOOK)}, ("falco", "falcosidekick"))
+    (container,) = deployed.one("Deployment", "falcosidekick")["spec"]["template"]["spec"]["containers"]
+    container["env"] = [e for e in container["env"] if e["name"] != "WEBHOOK_MAXCONCURRENTREQUESTS"]
+    assert total(sidekick_path(deployed)) == math.inf
+
+
+def test_the_readme_states_every_budget(budgets):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Latency budget", 1)[1].split("\n## ", 1)[0]
+    for name, hops in budgets.items():
+        assert f"{total(hops):.2f} s" in section, f"README: {name} should read {total(hops):.2f} s"
