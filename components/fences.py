@@ -98,7 +98,7 @@ class IngressFences(pulumi.ComponentResource):
         alloy = Peer("Alloy", ns, labelled(logging_stack.ALLOY_PODS))
         sidekick = Peer("Falcosidekick", args.falco.name, labelled(event_export.SIDEKICK_SELECTOR))
         caches = loki(*logging_stack.LOKI_CACHES)
-        return [
+        fences = [
             Fence("loki-push", loki(push), [loki_port], [alloy, sidekick]),
             Fence("loki-query", loki(query), [loki_port], [args.grafana]),
             Fence("loki-cluster", servers, internal, [Peer("Loki", ns, servers)]),
@@ -106,6 +106,11 @@ class IngressFences(pulumi.ComponentResource):
             Fence("loki-cache-metrics", caches, [logging_stack.MEMCACHED_EXPORTER_PORT], [args.prometheus]),
             Fence("alloy-metrics", labelled(logging_stack.ALLOY_PODS), [logging_stack.ALLOY_PORT], [args.prometheus]),
         ]
+        if args.loki_mode == "scalable":
+            # The backend target (compactor, index gateway, query scheduler) has no outside
+            # client: its HTTP port admits only the other Loki targets.
+            fences.append(Fence("loki-backend-http", loki("backend"), [loki_port], [Peer("Loki", ns, servers)]))
+        return fences
 
     @staticmethod
     def node_agent_fences(args: IngressFencesArgs) -> list[Fence]:
