@@ -7,7 +7,7 @@ reaches none of it."""
 import copy
 
 import pytest
-from harness import Secret, run_program
+from harness import ROOT, Secret, run_program
 from netpol import OUTSIDE, NetworkPolicies, Source, kube_rbac_proxied, service_targets, url_targets
 from references import selects
 from rendering import Obj, render_stack
@@ -62,7 +62,8 @@ def workload(stack, kind, name):
     return found
 
 
-def test_every_stack_owned_service_port_is_fenced(stack, capsys):
+def fencing(stack):
+    """The stack's Service ports: (fenced by a policy, fenced by kube-rbac-proxy, open)."""
     policies = NetworkPolicies(stack.objects)
     by_policy, by_proxy, open_ = [], [], []
     for service, port, targets in stack_service_ports(stack):
@@ -74,6 +75,11 @@ def test_every_stack_owned_service_port_is_fenced(stack, capsys):
             by_proxy.append(label)
         else:
             open_.append(label)
+    return by_policy, by_proxy, open_
+
+
+def test_every_stack_owned_service_port_is_fenced(stack, capsys):
+    by_policy, by_proxy, open_ = fencing(stack)
     total = len(by_policy) + len(by_proxy) + len(open_)
     share = 100 * (len(by_policy) + len(by_proxy)) / total
     with capsys.disabled():
@@ -85,6 +91,14 @@ def test_every_stack_owned_service_port_is_fenced(stack, capsys):
         )
     assert open_ == []
     assert share == 100
+
+
+def test_the_readme_gives_each_stacks_fenced_ports():
+    readme = (ROOT / "README.md").read_text()
+    for name, label in (("dev", "`dev`"), ("dev-tutorial", "`dev` with `tutorial`"), ("prod", "`prod`")):
+        by_policy, by_proxy, open_ = fencing(render_stack(name))
+        fenced, total = len(by_policy) + len(by_proxy), len(by_policy) + len(by_proxy) + len(open_)
+        assert f"{label} {fenced} of {total}" in " ".join(readme.split()), name
 
 
 def test_every_pod_of_the_stack_is_isolated(stack):
