@@ -25,7 +25,7 @@ from components.sizing import (
 )
 
 RELEASE = "loki"
-# Pod labels, ports and components, for the NetworkPolicies (components/network_policy.py).
+# Pod labels, ports and components, for the NetworkPolicies (components/fences.py).
 LOKI_PODS = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": RELEASE}  # loki 18
 LOKI_SERVERS = ("single-binary", "read", "write", "backend")  # app.kubernetes.io/component
 LOKI_CACHES = ("memcached-chunks-cache", "memcached-results-cache")

@@ -406,6 +406,14 @@ BAD_CONFIGS = [
         id="ingress-bad-names",
     ),
     pytest.param(
+        {"monitoring": {"grafanaIngress": INGRESS}, "grafana": None},
+        [
+            "runtime-defense:grafana.url is not set: the URL Pulumi reaches Grafana's API at, e.g. `pulumi config set "
+            "--path grafana.url https://grafana.example.com, Grafana's Ingress`"
+        ],
+        id="ingress-without-grafana-url",
+    ),
+    pytest.param(
         {"monitoring": {"grafanaIngress": INGRESS, "grafanaNodePort": 30300}},
         [
             "runtime-defense:monitoring.grafanaNodePort = 30300: give monitoring.grafanaNodePort or "

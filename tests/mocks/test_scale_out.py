@@ -1,5 +1,6 @@
 """The scale-out environment (Pulumi.prod.yaml): Loki simple-scalable on object storage,
-replicas and disruption budgets, two Falcosidekick replicas, volumes kept on destroy."""
+replicas and disruption budgets, two Falcosidekick replicas, volumes kept on destroy (and
+adopted again, alone), Grafana behind an Ingress."""
 
 import json
 
@@ -122,3 +123,11 @@ def test_dev_keeps_nothing_and_adopts_nothing():
 def test_the_prod_stack_file_is_valid_config(prod):
     assert prod.error is None
     assert prod.exports["profile"].value == "current"
+
+
+def test_prods_grafana_has_no_node_port(prod):
+    """Behind its Ingress (tests/rendered/test_network_policies.py renders it), Grafana
+    listens on no node: no NodePort is exported, and the API is reached at the Ingress."""
+    assert "grafanaNodePort" not in prod.exports
+    assert prod.exports["grafanaUrl"].value == "https://grafana.example.internal"
+    assert run_program({}).exports["grafanaNodePort"].value == 30300
