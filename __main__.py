@@ -5,6 +5,7 @@ import pulumi
 from components import config as stack_config
 from components.cluster import kubernetes_provider
 from components.event_pipeline import FalcoEventPipeline, FalcoEventPipelineArgs
+from components.fences import IngressFences, IngressFencesArgs, grafana_peer, grafana_users, prometheus_peer
 from components.grafana_api import GeneratedAdmin, GrafanaApi, GrafanaApiArgs, existing_grafana_credentials
 from components.grafana_wiring import BaselinePrometheus, ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs
 from components.logging_stack import WALKTHROUGH_QUERY, LoggingStack, LoggingStackArgs
@@ -14,10 +15,16 @@ from components.scraping import Scraping
 
 cfg = stack_config.load()
 retained = frozenset({cfg.namespaces.logging} if cfg.logging.retain_volumes else ())
-on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes, adopt_existing=bool(retained))])
+on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes)])
 
 namespaces = StackNamespaces(
-    "runtime-defense", cfg.namespaces, with_monitoring=cfg.monitoring.deploy, retained=retained, opts=on_cluster
+    "runtime-defense",
+    cfg.namespaces,
+    with_monitoring=cfg.monitoring.deploy,
+    retained=retained,
+    # Only what a destroy left on purpose is taken over again, through its own provider.
+    adopting=kubernetes_provider(cfg.kubernetes, "kubernetes-retained", adopt_existing=True) if retained else None,
+    opts=on_cluster,
 )
 monitoring = (
     MonitoringBaseline(
@@ -26,6 +33,9 @@ monitoring = (
             namespace=namespaces.monitoring,
             grafana_node_port=cfg.monitoring.grafana_node_port,
             control_plane_metrics=cfg.monitoring.control_plane_metrics,
+            node_agents=namespaces.falco,
+            grafana_ingress=cfg.monitoring.grafana_ingress,
+            install_crds=cfg.monitoring.install_crds,
         ),
         on_cluster,
     )
@@ -37,6 +47,7 @@ logging = LoggingStack(
     LoggingStackArgs(
         profile=cfg.profile,
         namespace=namespaces.logging,
+        node_agents=namespaces.falco,
         storage_size=cfg.logging.storage_size,
         storage_class=cfg.logging.storage_class,
         retention=cfg.logging.retention,
@@ -59,11 +70,26 @@ events = FalcoEventPipeline(
         loki_push_url=logging.push_url,
         scraping=Scraping(
             service_monitors=cfg.monitoring.has_prometheus_operator,
+            prometheus=prometheus_peer(cfg.monitoring, namespaces.monitoring),
             labels=existing.service_monitor_labels if existing else {},
             crds=monitoring.chart if monitoring else None,
         ),
         dashboards=monitoring is not None,
         alert_webhook_url=cfg.alerting.webhook_url,
+    ),
+    on_cluster,
+)
+IngressFences(
+    "fences",
+    IngressFencesArgs(
+        profile=cfg.profile,
+        loki_mode=cfg.logging.mode,
+        logging=namespaces.logging,
+        falco=namespaces.falco,
+        monitoring=namespaces.monitoring,
+        prometheus=prometheus_peer(cfg.monitoring, namespaces.monitoring),
+        grafana=grafana_peer(cfg.monitoring, namespaces.monitoring),
+        grafana_users=grafana_users(cfg.monitoring),
     ),
     on_cluster,
 )
@@ -100,6 +126,7 @@ grafana = GrafanaWiring(
 
 pulumi.export("profile", cfg.profile)
 pulumi.export("namespaces", list(namespaces.names))
+pulumi.export("podSecurity", dict(namespaces.levels))
 pulumi.export("lokiQueryUrl", logging.query_url)
 pulumi.export("lokiPushUrl", logging.push_url)
 pulumi.export("walkthroughLogQuery", WALKTHROUGH_QUERY)
@@ -111,7 +138,8 @@ pulumi.export("grafanaUrl", cfg.grafana.url)
 pulumi.export("dashboardUrls", grafana.dashboard_urls)
 pulumi.export("dataSourceUids", grafana.data_source_uids)
 if monitoring is not None:
-    pulumi.export("grafanaNodePort", monitoring.grafana_node_port)
+    if monitoring.grafana_node_port is not None:
+        pulumi.export("grafanaNodePort", monitoring.grafana_node_port)
     pulumi.export("grafanaAdminUser", monitoring.grafana_admin_user)
     pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)
     pulumi.export("prometheusUrl", monitoring.prometheus_url)

@@ -67,9 +67,9 @@ KUBE_PROMETHEUS_STACK = PinnedChart(
         "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1",
         "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0",
         "quay.io/prometheus/node-exporter:v1.12.1-distroless",
+        "quay.io/brancz/kube-rbac-proxy:v0.22.1",  # in front of node-exporter
         "docker.io/grafana/grafana:13.2.0",
         "quay.io/kiwigrid/k8s-sidecar:2.10.1",
-        "docker.io/library/busybox:1.38.0",
     ),
 )
 LOKI = PinnedChart(

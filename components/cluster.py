@@ -1,4 +1,4 @@
-"""The one explicit Kubernetes provider every resource in the stack is deployed through."""
+"""The explicit Kubernetes providers every resource in the stack is deployed through."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import pulumi_kubernetes as k8s
 from components.config import KubernetesTarget
 
 
-def kubernetes_provider(target: KubernetesTarget, adopt_existing: bool = False) -> k8s.Provider:
+def kubernetes_provider(
+    target: KubernetesTarget, name: str = "kubernetes", adopt_existing: bool = False
+) -> k8s.Provider:
     """A provider bound to the configured context or kubeconfig, never the ambient default.
 
-    ``adopt_existing`` lets `pulumi up` take over objects a previous `pulumi destroy` left in
-    place on purpose (retained namespaces and volumes) instead of failing on them.
+    ``adopt_existing`` lets `pulumi up` take over objects that already exist instead of
+    failing on them. Only the provider of the objects a previous `pulumi destroy` left in
+    place on purpose (a retained namespace, and the volumes in it) does that: through the
+    main provider the stack would silently take over, and a later destroy delete, objects
+    it never created, such as CRDs another team installed.
     """
     return k8s.Provider(
-        "kubernetes",
+        name,
         context=target.context,
         kubeconfig=target.kubeconfig,
         upsert_existing_objects=True if adopt_existing else None,

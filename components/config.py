@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
@@ -42,6 +42,7 @@ FALCO_RULE_ITEMS = ("rule", "macro", "list", "required_engine_version", "require
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 _RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_RFC1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 _NODE_PORTS = (30000, 32767)
@@ -79,6 +80,21 @@ class ExistingMonitoring:
     prometheus_url: str
     service_monitors: bool
     service_monitor_labels: Mapping[str, str]
+    # Where that installation runs, from the Service names in its URLs: the stack's metrics
+    # ports admit Prometheus from there, Loki's query port admits Grafana from there, and the
+    # stack never deploys into either.
+    prometheus_namespace: str
+    grafana_namespace: str
+
+
+@dataclass(frozen=True)
+class GrafanaIngress:
+    """The baseline's Grafana behind an Ingress (instead of a NodePort), with TLS."""
+
+    host: str
+    tls_secret: str  # a kubernetes.io/tls Secret in the monitoring namespace, made outside the stack
+    class_name: str | None  # the IngressClass; None: the cluster's default
+    controller_namespace: str  # where the ingress controller runs: Grafana admits only it
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,8 @@ class MonitoringConfig:
     grafana_node_port: int
     control_plane_metrics: bool
     existing: ExistingMonitoring | None
+    grafana_ingress: GrafanaIngress | None = None
+    install_crds: bool = True  # the Prometheus Operator's CRDs, kept on destroy
 
     @property
     def has_prometheus_operator(self) -> bool:
@@ -193,10 +211,15 @@ class _Reader:
 
     # -- reporting -------------------------------------------------------------------
     def problem(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"{PROJECT}:{key} = {_show(value)}: {allowed}")
+        """Records a bad value; a value stored as a secret is shown as <secret>, whatever its depth."""
+        self.problems.append(f"{PROJECT}:{key} = {self.shown(key, value)}: {allowed}")
 
     def missing(self, key: str, why: str) -> None:
         self.problems.append(f"{PROJECT}:{key} is not set: {why}")
+
+    def shown(self, key: str, value: Any) -> str:
+        """How a problem may quote the value of ``key``: never the value of a secret."""
+        return '"<secret>"' if self.is_secret(key) else _show(value)
 
     # -- raw access ------------------------------------------------------------------
     def raw(self, key: str) -> str | None:
@@ -205,7 +228,11 @@ class _Reader:
         return None if value is None else str(value)
 
     def is_secret(self, key: str) -> bool:
-        return runtime_config.is_config_secret(f"{PROJECT}:{key}")
+        """Whether ``key`` or the top-level key holding it is stored as a secret. The CLI keeps
+        secrets per top-level key: `pulumi config set --secret --path grafana.url ...` makes
+        the whole of ``grafana`` secret, and the program sees it as one secret JSON value."""
+        top = key.split(".", 1)[0]
+        return any(runtime_config.is_config_secret(f"{PROJECT}:{k}") for k in dict.fromkeys((key, top)))
 
     def section(self, key: str, known: tuple[str, ...]) -> dict[str, Any]:
         """A structured value (``pulumi config set --path key.sub value``) with known sub-keys."""
@@ -245,8 +272,7 @@ class _Reader:
                 if "." in key and head in known
                 else f"known keys: {', '.join(known)}"
             )
-            shown = "<secret>" if self.is_secret(key) else present[full_key]
-            self.problem(key, shown, f"unknown key; {hint}")
+            self.problem(key, present[full_key], f"unknown key; {hint}")
 
     # -- typed values -------------------------------------------------------------------
     def choice(self, key: str, value: Any, allowed: tuple[T, ...], default: T) -> T:
@@ -357,8 +383,7 @@ def _kubernetes(r: _Reader) -> KubernetesTarget:
     if kubeconfig_text is not None:
         is_contents = "\n" in kubeconfig_text or kubeconfig_text.lstrip().startswith(("apiVersion", "{"))
         if not is_contents and not os.path.exists(os.path.expanduser(kubeconfig_text)):
-            shown = "<secret>" if r.is_secret("kubeconfig") else kubeconfig_text
-            r.problem("kubeconfig", shown, "must be the path of an existing kubeconfig file or its contents")
+            r.problem("kubeconfig", kubeconfig_text, "must be the path of an existing kubeconfig file or its contents")
         else:
             path_or_contents = kubeconfig_text if is_contents else os.path.expanduser(kubeconfig_text)
             kubeconfig = pulumi.Output.secret(path_or_contents)
@@ -378,7 +403,9 @@ def _monitoring(r: _Reader) -> MonitoringConfig:
     keys = (
         "deploy",
         "grafanaNodePort",
+        "grafanaIngress",
         "controlPlaneMetrics",
+        "installCrds",
         "prometheusUrl",
         "serviceMonitors",
         "serviceMonitorLabels",
@@ -387,7 +414,9 @@ def _monitoring(r: _Reader) -> MonitoringConfig:
     deploy = r.boolean("monitoring.deploy", section.get("deploy"), True)
     node_port = r.integer("monitoring.grafanaNodePort", section.get("grafanaNodePort"), 30300, *_NODE_PORTS)
     control_plane = r.boolean("monitoring.controlPlaneMetrics", section.get("controlPlaneMetrics"), False)
+    install_crds = r.boolean("monitoring.installCrds", section.get("installCrds"), True)
     existing = None
+    ingress = None
     if deploy:
         for key in ("prometheusUrl", "serviceMonitors", "serviceMonitorLabels"):
             if key in section:
@@ -396,8 +425,17 @@ def _monitoring(r: _Reader) -> MonitoringConfig:
                     section[key],
                     "only applies with monitoring.deploy = false (an existing Prometheus)",
                 )
+        if "grafanaIngress" in section:
+            ingress = _grafana_ingress(r, section["grafanaIngress"])
+            if "grafanaNodePort" in section:
+                r.problem(
+                    "monitoring.grafanaNodePort",
+                    section["grafanaNodePort"],
+                    "give monitoring.grafanaNodePort or monitoring.grafanaIngress, not both: "
+                    "behind an Ingress Grafana has a ClusterIP Service and no NodePort",
+                )
     else:
-        for key in ("grafanaNodePort", "controlPlaneMetrics"):
+        for key in ("grafanaNodePort", "grafanaIngress", "controlPlaneMetrics", "installCrds"):
             if key in section:
                 r.problem(f"monitoring.{key}", section[key], "only applies with monitoring.deploy = true")
         prometheus_url = r.url("monitoring.prometheusUrl", section.get("prometheusUrl"))
@@ -407,13 +445,69 @@ def _monitoring(r: _Reader) -> MonitoringConfig:
                 "with monitoring.deploy = false, give the in-cluster URL of your Prometheus, e.g. "
                 "`pulumi config set --path monitoring.prometheusUrl http://prometheus-operated.monitoring:9090`",
             )
+        namespace = service_namespace(prometheus_url) if prometheus_url else None
+        if prometheus_url and namespace is None:
+            r.problem(
+                "monitoring.prometheusUrl",
+                prometheus_url,
+                "must name your Prometheus's Service as http://<service>.<namespace>[.svc.cluster.local]:<port>: "
+                "the stack lets only that namespace scrape its metrics ports, and never deploys into it",
+            )
         existing = ExistingMonitoring(
             prometheus_url=prometheus_url or "",
             service_monitors=r.boolean("monitoring.serviceMonitors", section.get("serviceMonitors"), False),
             service_monitor_labels=r.string_map("monitoring.serviceMonitorLabels", section.get("serviceMonitorLabels")),
+            prometheus_namespace=namespace or "",
+            grafana_namespace=namespace or "",
         )
     return MonitoringConfig(
-        deploy=deploy, grafana_node_port=node_port, control_plane_metrics=control_plane, existing=existing
+        deploy=deploy,
+        grafana_node_port=node_port,
+        control_plane_metrics=control_plane,
+        existing=existing,
+        grafana_ingress=ingress,
+        install_crds=install_crds,
+    )
+
+
+def service_namespace(url: str) -> str | None:
+    """The namespace in an in-cluster Service URL (``http://<service>.<namespace>[.svc...]``),
+    or None when the host is no such name (a bare Service name, an IP, an outside host)."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    labels = host.split(".")
+    if len(labels) == 2 or (len(labels) > 2 and labels[2] == "svc"):
+        return labels[1] if _RFC1123_LABEL.match(labels[1]) else None
+    return None
+
+
+def _grafana_ingress(r: _Reader, value: Any) -> GrafanaIngress | None:
+    key = "monitoring.grafanaIngress"
+    value = r.mapping(key, value, ("host", "tlsSecret", "className", "controllerNamespace"))
+    examples = {
+        "host": "grafana.example.com",
+        "tlsSecret": "grafana-tls (a kubernetes.io/tls Secret in the monitoring namespace)",
+        "controllerNamespace": "ingress-nginx (where your ingress controller runs: Grafana admits only it)",
+    }
+    for required, example in examples.items():
+        if value and required not in value:
+            r.missing(f"{key}.{required}", f"an Ingress for Grafana needs it, e.g. {example}")
+    host, tls_secret, class_name = value.get("host"), value.get("tlsSecret"), value.get("className")
+    if host is not None and (not isinstance(host, str) or not _RFC1123_SUBDOMAIN.match(host) or "." not in host):
+        r.problem(f"{key}.host", host, "must be a DNS name such as grafana.example.com (lower case, no scheme or port)")
+        host = None
+    for sub, name in (("tlsSecret", tls_secret), ("className", class_name)):
+        if name is not None and (not isinstance(name, str) or not _RFC1123_SUBDOMAIN.match(name)):
+            what = "Secret" if sub == "tlsSecret" else "IngressClass"
+            r.problem(f"{key}.{sub}", name, f"must be the name of a Kubernetes {what} (lower case, digits, '-', '.')")
+            value = {**value, sub: None}
+    controller = value.get("controllerNamespace")
+    if controller is not None and (not isinstance(controller, str) or not _RFC1123_LABEL.match(controller)):
+        r.problem(f"{key}.controllerNamespace", controller, "must be a namespace name, e.g. ingress-nginx")
+        controller = None
+    if not (host and value.get("tlsSecret") and controller):
+        return None
+    return GrafanaIngress(
+        host=host, tls_secret=value["tlsSecret"], class_name=value.get("className"), controller_namespace=controller
     )
 
 
@@ -574,17 +668,18 @@ def _pki(r: _Reader) -> PkiConfig:
     validity = r.integer("pki.validityHours", section.get("validityHours"), year, 1, 10 * year)
     renewal = r.integer("pki.earlyRenewalHours", section.get("earlyRenewalHours"), 30 * 24, 0, 10 * year)
     ca_validity = r.integer("pki.caValidityHours", section.get("caValidityHours"), 5 * year, 1, 30 * year)
+    shown = r.shown("pki.validityHours", validity)
     if renewal >= validity:
         r.problem(
             "pki.earlyRenewalHours",
             renewal,
-            f"must be shorter than pki.validityHours ({validity}), or certificates renew on every update",
+            f"must be shorter than pki.validityHours ({shown}), or certificates renew on every update",
         )
     if ca_validity < validity:
         r.problem(
             "pki.caValidityHours",
             ca_validity,
-            f"must be at least pki.validityHours ({validity}): a certificate cannot outlive its CA",
+            f"must be at least pki.validityHours ({shown}): a certificate cannot outlive its CA",
         )
     return PkiConfig(
         key_algorithm=r.choice("pki.keyAlgorithm", section.get("keyAlgorithm"), KEY_ALGORITHMS, "ECDSA-P256"),
@@ -627,11 +722,12 @@ def _grafana(r: _Reader, monitoring: MonitoringConfig) -> GrafanaConfig:
     section = r.section("grafana", ("url", "adminUser", "adminSecret"))
     url = r.url("grafana.url", section.get("url"))
     if "url" not in section:
-        where = (
-            f"http://$(minikube ip):{monitoring.grafana_node_port}, Grafana's NodePort"
-            if monitoring.deploy
-            else "your Grafana's URL"
-        )
+        if monitoring.grafana_ingress is not None:
+            where = f"https://{monitoring.grafana_ingress.host}, Grafana's Ingress"
+        elif monitoring.deploy:
+            where = f"http://$(minikube ip):{monitoring.grafana_node_port}, Grafana's NodePort"
+        else:
+            where = "your Grafana's URL"
         r.missing(
             "grafana.url",
             f"the URL Pulumi reaches Grafana's API at, e.g. `pulumi config set --path grafana.url {where}` "
@@ -710,6 +806,28 @@ def _alerting(r: _Reader, pki: PkiConfig) -> AlertingConfig:
     return AlertingConfig(webhook_url=webhook, email_addresses=tuple(addresses), certificate_warning_hours=warning)
 
 
+def _own_namespaces_only(r: _Reader, namespaces: Namespaces, monitoring: MonitoringConfig) -> None:
+    """The stack creates its namespaces and deletes them, with all they hold, on destroy: it
+    must never deploy into one that belongs to the installation it plugs into."""
+    existing = monitoring.existing
+    if existing is None:
+        return
+    theirs = {
+        existing.prometheus_namespace: "your Prometheus's namespace (from monitoring.prometheusUrl)",
+        existing.grafana_namespace: "your Grafana's namespace (from grafana.adminSecret.namespace)"
+        if existing.grafana_namespace != existing.prometheus_namespace
+        else "your Prometheus's namespace (from monitoring.prometheusUrl)",
+    }
+    for key, namespace in (("namespaces.logging", namespaces.logging), ("namespaces.falco", namespaces.falco)):
+        if namespace in theirs:
+            r.problem(
+                key,
+                namespace,
+                f"is {theirs[namespace]}: the stack deletes its namespaces, and what is in them, on destroy, "
+                "so it deploys only into namespaces it creates; choose another",
+            )
+
+
 def load() -> StackConfig:
     """Read and validate the whole stack configuration, or raise ConfigError with every problem."""
     r = _Reader()
@@ -720,6 +838,13 @@ def load() -> StackConfig:
     monitoring = _monitoring(r)
     logging, falco = _logging(r, profile), _falco(r, profile)
     pki = _pki(r)
+    event_export = _event_export(r, profile)
+    grafana = _grafana(r, monitoring)
+    if monitoring.existing is not None and grafana.admin_secret is not None:
+        # An existing Grafana runs where its admin password is kept.
+        existing = replace(monitoring.existing, grafana_namespace=grafana.admin_secret.namespace)
+        monitoring = replace(monitoring, existing=existing)
+    _own_namespaces_only(r, namespaces, monitoring)
     config = StackConfig(
         profile=profile,
         kubernetes=kubernetes,
@@ -728,8 +853,8 @@ def load() -> StackConfig:
         logging=logging,
         falco=falco,
         pki=pki,
-        event_export=_event_export(r, profile),
-        grafana=_grafana(r, monitoring),
+        event_export=event_export,
+        grafana=grafana,
         alerting=_alerting(r, pki),
     )
     if r.problems:

@@ -101,7 +101,8 @@ class FalcoEventPipeline(pulumi.ComponentResource):
                 port=event_export.SIDEKICK_PORT,
                 client=falco.SELECTOR,
                 client_namespace=ns.name,
-                open_ports=[event_export.SIDEKICK_PLAIN_PORT],
+                scraped_ports=[event_export.SIDEKICK_PLAIN_PORT],
+                scrapers=args.scraping.prometheus,
             )
         else:
             link = pki(
@@ -119,7 +120,8 @@ class FalcoEventPipeline(pulumi.ComponentResource):
                 port=GRPC_PORT,
                 client=event_export.EXPORTER_SELECTOR,
                 client_namespace=ns.name,
-                open_ports=[falco.METRICS_PORT],
+                scraped_ports=[falco.METRICS_PORT],
+                scrapers=args.scraping.prometheus,
             )
         MutualTlsNetworkPolicy(f"{name}-mtls-clients-only", policy, child)
 

@@ -21,6 +21,8 @@ SELECTOR = {"app.kubernetes.io/name": "falco", "app.kubernetes.io/instance": REL
 DASHBOARD_FOLDER = "Falco"
 # The uid inside the dashboard falco chart 9.1.0 provisions (dashboards/falco-dashboard.json).
 DASHBOARD_UID = "ddwe2ug4nfi0wb"
+# The one driver Falco runs with capabilities instead of privileges.
+LEAST_PRIVILEGED_DRIVER = "modern_ebpf"
 # Where the charts mount `certs.existingSecret` and `certs.existingClientSecret`.
 SERVER_CERTS = "/etc/falco/certs"
 CLIENT_CERTS = "/etc/falco/certs/client"
@@ -87,6 +89,11 @@ class FalcoAgent(pulumi.ComponentResource):
             "driver": {
                 "kind": args.driver,
                 "loader": {"initContainer": {"resources": INIT_CONTAINERS["falco-driver-loader"].values()}},
+                # Both charts then give Falco capabilities instead of a privileged container
+                # (templates/pod-template.tpl falco.securityContext): BPF and PERFMON to load
+                # and read the probe, SYS_RESOURCE for its ring buffers, SYS_PTRACE to read
+                # /proc of every process. kmod, auto and the legacy ebpf probe stay privileged.
+                "modernEbpf": {"leastPrivileged": args.driver == LEAST_PRIVILEGED_DRIVER},
             },
             # Every taint, control plane included: a node Falco does not run on is unwatched.
             "tolerations": [{"operator": "Exists"}],

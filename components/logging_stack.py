@@ -25,6 +25,30 @@ from components.sizing import (
 )
 
 RELEASE = "loki"
+# Pod labels, ports and components, for the NetworkPolicies (components/fences.py).
+LOKI_PODS = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": RELEASE}  # loki 18
+LOKI_SERVERS = ("single-binary", "read", "write", "backend")  # app.kubernetes.io/component
+LOKI_CACHES = ("memcached-chunks-cache", "memcached-results-cache")
+LOKI_2_PODS = {"app": "loki", "release": RELEASE}  # loki-stack's Loki 2.6
+ALLOY_PODS = {"app.kubernetes.io/name": "alloy", "app.kubernetes.io/instance": "alloy"}
+PROMTAIL_PODS = {"app.kubernetes.io/name": "promtail", "app.kubernetes.io/instance": RELEASE}
+LOKI_HTTP_PORT = 3100  # pushes, queries and metrics alike
+LOKI_GRPC_PORT = 9095
+MEMBERLIST_PORT = 7946
+MEMCACHED_PORT = 11211
+MEMCACHED_EXPORTER_PORT = 9150
+ALLOY_PORT = 12345
+PROMTAIL_PORT = 3101
+# The Loki targets that read or write the bucket: queriers, ingesters, compactor and index
+# gateway live in read, write and backend. The caches never touch it.
+BUCKET_CLIENTS = ("read", "write", "backend")
+# Restricted Pod Security for the containers of Loki 2.6 and Alloy (loki 18 sets it itself).
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+ALLOY_USER = 473  # the non-root user of the grafana/alloy image
 # The walk-through's LogQL query: etcd's compaction lines, on minikube.
 WALKTHROUGH_QUERY = '{container="etcd"} |= "compaction"'
 OBJECT_STORAGE_SECRET = "loki-object-storage"
@@ -43,6 +67,9 @@ _ALLOY_PIPELINE = Path(__file__).with_name("pod-logs.alloy")
 class LoggingStackArgs:
     profile: Profile
     namespace: Namespace
+    # The node agents' namespace (Falco's): Promtail (tutorial) reads the node's log files
+    # through host paths, which only that namespace's Pod Security level admits.
+    node_agents: Namespace
     storage_size: str
     storage_class: str | None
     retention: str
@@ -60,7 +87,10 @@ class LoggingStack(pulumi.ComponentResource):
     """Deploys Loki and a log collector: Loki 3 with Grafana Alloy for the ``current`` profile
     (monolithic on a volume, or simple-scalable on object storage for bigger clusters), the
     deprecated loki-stack (Loki 2 + Promtail) for ``tutorial``. Either way Loki answers
-    queries at ``query_url`` and accepts logs at ``push_url``.
+    queries at ``query_url`` and accepts logs at ``push_url``. Every pod in the logging
+    namespace passes the "restricted" Pod Security level (Alloy reads logs through the
+    Kubernetes API; Promtail, which reads them on the node, runs with the node agents), and
+    the bucket's credentials reach only the Loki targets that use the bucket.
     """
 
     def __init__(self, name: str, args: LoggingStackArgs, opts: pulumi.ResourceOptions | None = None):
@@ -228,7 +258,9 @@ class LoggingStack(pulumi.ComponentResource):
             "resultsCache": cls._cache(SCALE_OUT_RESULTS_CACHE_MB, SCALE_OUT_CACHE_CPU),
         }
         if with_credentials:
-            values["global"] = {"extraEnvFrom": [{"secretRef": {"name": OBJECT_STORAGE_SECRET}}]}
+            # Per target, not `global.extraEnvFrom`, which the memcached pods read too.
+            for target in BUCKET_CLIENTS:
+                values[target]["extraEnvFrom"] = [{"secretRef": {"name": OBJECT_STORAGE_SECRET}}]
         return values
 
     @staticmethod
@@ -243,8 +275,16 @@ class LoggingStack(pulumi.ComponentResource):
                 "extraEnv": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                 "resources": CONTAINERS["alloy"].values(),
                 "enableReporting": False,  # no usage reports to grafana.com from a security stack
+                # The image runs as root unless told otherwise; nothing here needs root.
+                "securityContext": {
+                    **RESTRICTED_CONTAINER,
+                    "runAsNonRoot": True,
+                    "runAsUser": ALLOY_USER,
+                    "runAsGroup": ALLOY_USER,
+                },
             },
             "configReloader": {"resources": CONTAINERS["alloy-config-reloader"].values()},
+            "global": {"podSecurityContext": {"fsGroup": ALLOY_USER, "seccompProfile": {"type": "RuntimeDefault"}}},
             "controller": {
                 "type": "daemonset",
                 "tolerations": [
@@ -255,8 +295,7 @@ class LoggingStack(pulumi.ComponentResource):
             "crds": {"create": False},
         }
 
-    @staticmethod
-    def _loki_stack_values(args: LoggingStackArgs) -> dict[str, Any]:
+    def _loki_stack_values(self, args: LoggingStackArgs) -> dict[str, Any]:
         persistence: dict[str, Any] = {"enabled": True, "size": args.storage_size}
         if args.storage_class:
             # loki 2.16.0 templates/statefulset.yaml reads persistence.storageClassName.
@@ -264,6 +303,9 @@ class LoggingStack(pulumi.ComponentResource):
         return {
             "loki": {
                 "resources": CONTAINERS["loki-2"].values(),
+                # Merged with the chart's (non-root user, read-only root filesystem).
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "containerSecurityContext": RESTRICTED_CONTAINER,
                 # loki 2.16.0 would render a PodSecurityPolicy, an API removed in Kubernetes 1.25.
                 "rbac": {"pspEnabled": False},
                 # The chart keeps logs on an emptyDir, gone with the pod, and forever: a volume
@@ -275,8 +317,14 @@ class LoggingStack(pulumi.ComponentResource):
                 },
             },
             "promtail": {
+                # Read by promtail 6.17.1 templates/_helpers.tpl (promtail.namespaceName).
+                "namespace": args.node_agents.ref,
                 "resources": CONTAINERS["promtail"].values(),
-                "config": {"snippets": {"pipelineStages": PROMTAIL_PIPELINE}},
+                "config": {
+                    "snippets": {"pipelineStages": PROMTAIL_PIPELINE},
+                    # The chart's default names Loki's Service relative to its own namespace.
+                    "clients": [{"url": self.push_url}],
+                },
             },
             # Its own Loki data source is marked default; Grafana refuses two defaults and the
             # baseline's Prometheus already is one. Pulumi adds Loki to Grafana instead.

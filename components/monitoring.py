@@ -9,8 +9,9 @@ import pulumi_random as random
 
 from components import manifests
 from components.charts import KUBE_PROMETHEUS_STACK, helm_chart
+from components.config import GrafanaIngress
 from components.namespaces import Namespace
-from components.sizing import CONTAINERS, INIT_CONTAINERS
+from components.sizing import CONTAINERS
 
 RELEASE = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -18,6 +19,26 @@ GRAFANA_ADMIN_USER = "admin"
 # Labels Grafana's sidecars look for, in every namespace.
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_FOLDER_ANNOTATION = "grafana_dashboard_folder"  # the falcosecurity charts default
+# Pod labels the charts give Grafana and the operator gives Prometheus (prometheus-operator
+# pkg/prometheus/server/operator.go makeSelectorLabels), for the NetworkPolicies.
+GRAFANA_PODS = {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": RELEASE}
+PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": f"{RELEASE}-prometheus"}
+OPERATOR_PODS = {"app": f"{RELEASE}-operator", "release": RELEASE}
+KUBE_STATE_METRICS_PODS = {"app.kubernetes.io/name": "kube-state-metrics", "app.kubernetes.io/instance": RELEASE}
+GRAFANA_PORT = 3000
+PROMETHEUS_PORT = 9090
+RELOADER_PORT = 8080  # the config reloader's metrics, in the Prometheus pod
+OPERATOR_PORT = 8080
+KUBE_STATE_METRICS_PORT = 8080
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+# The restricted Pod Security profile for a container (the pods set runAsNonRoot themselves).
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 @dataclass(frozen=True)
@@ -27,14 +48,36 @@ class MonitoringBaselineArgs:
     # Scrape etcd, the scheduler, the controller manager and kube-proxy. minikube binds
     # them to 127.0.0.1, so there they only produce "target down" alerts.
     control_plane_metrics: bool
+    # Where node-exporter runs: the namespace of the stack's node agents (Falco's), the one
+    # whose Pod Security level admits host networking and host paths.
+    node_agents: Namespace
+    grafana_ingress: GrafanaIngress | None = None  # else Grafana listens on the NodePort
+    install_crds: bool = True
+
+
+def keep_crds(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Leaves the chart's CRDs in place on `pulumi destroy`: deleting a CRD deletes every
+    object of its kind in the cluster, other teams' ServiceMonitors and PrometheusRules too.
+    (Chart v4 would do the same for a `helm.sh/resource-policy: keep` annotation, which these
+    CRDs, files of the chart's crds/ directory, do not carry; a transform on the Chart reaches
+    the resources the provider registers for it.)"""
+    if args.type_ != CRD:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
+    )
 
 
 class MonitoringBaseline(pulumi.ComponentResource):
-    """Deploys kube-prometheus-stack sized for a small node, with Grafana on a fixed NodePort.
+    """Deploys kube-prometheus-stack sized for a small node, with Grafana on a fixed NodePort,
+    or behind an Ingress with TLS.
 
     Grafana's admin password is generated, kept secret, and reaches the pod only through a
     Kubernetes Secret. Grafana keeps its database on a volume, so what Pulumi creates through
-    its API survives a pod restart.
+    its API survives a pod restart. The Prometheus Operator's CRDs are installed (unless
+    ``install_crds`` is off, when they already exist) and kept on `pulumi destroy`. Every pod
+    of the monitoring namespace passes the "restricted" Pod Security level; node-exporter,
+    which reads the host, runs in the node agents' namespace, behind kube-rbac-proxy.
     """
 
     def __init__(self, name: str, args: MonitoringBaselineArgs, opts: pulumi.ResourceOptions | None = None):
@@ -64,13 +107,13 @@ class MonitoringBaseline(pulumi.ComponentResource):
             release=RELEASE,
             namespace=ns.ref,
             values=self._values(args),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret], transforms=[keep_crds]),
         )
 
         svc = f"{ns.name}.svc.cluster.local"
-        self.prometheus_url = f"http://{RELEASE}-prometheus.{svc}:9090"
+        self.prometheus_url = f"http://{RELEASE}-prometheus.{svc}:{PROMETHEUS_PORT}"
         self.grafana_cluster_url = f"http://{RELEASE}-grafana.{svc}"
-        self.grafana_node_port = args.grafana_node_port
+        self.grafana_node_port = args.grafana_node_port if args.grafana_ingress is None else None
         self.register_outputs(
             {
                 "prometheusUrl": self.prometheus_url,
@@ -83,6 +126,8 @@ class MonitoringBaseline(pulumi.ComponentResource):
     def _values(args: MonitoringBaselineArgs) -> dict:
         control_plane = {"enabled": args.control_plane_metrics}
         return {
+            # Off when the CRDs already exist (left by an earlier destroy, or another team's).
+            "crds": {"enabled": args.install_crds},
             # Grafana alerting does the alerting here; an Alertmanager would only idle.
             "alertmanager": {"enabled": False},
             "kubeEtcd": control_plane,
@@ -122,19 +167,19 @@ class MonitoringBaseline(pulumi.ComponentResource):
             },
             # Subchart key read by kube-state-metrics 8.4.0 templates/deployment.yaml.
             "kube-state-metrics": {"resources": CONTAINERS["kube-state-metrics"].values()},
-            # Subchart key read by prometheus-node-exporter 4.56.1 templates/daemonset.yaml.
-            "prometheus-node-exporter": {"resources": CONTAINERS["node-exporter"].values()},
+            "prometheus-node-exporter": MonitoringBaseline._node_exporter_values(args),
             "grafana": {
                 "admin": {
                     "existingSecret": GRAFANA_ADMIN_SECRET,
                     "userKey": "admin-user",
                     "passwordKey": "admin-password",
                 },
-                # grafana 12.11.1 templates/service.yaml reads service.nodePort.
-                "service": {"type": "NodePort", "nodePort": args.grafana_node_port},
+                **MonitoringBaseline._grafana_exposure(args),
                 "persistence": {"enabled": True, "size": "1Gi"},
                 "resources": CONTAINERS["grafana"].values(),
-                "initChownData": {"resources": INIT_CONTAINERS["grafana-init-chown-data"].values()},
+                # The init container chowns the volume as root, which "restricted" forbids;
+                # the pod's fsGroup (472) already makes the volume Grafana's.
+                "initChownData": {"enabled": False},
                 "testFramework": {"enabled": False},
                 "sidecar": {
                     "resources": CONTAINERS["grafana-sidecar"].values(),
@@ -149,5 +194,53 @@ class MonitoringBaseline(pulumi.ComponentResource):
                     # for them; a sidecar would add them at some point after Grafana starts.
                     "datasources": {"enabled": False},
                 },
+            },
+        }
+
+    @staticmethod
+    def _grafana_exposure(args: MonitoringBaselineArgs) -> dict:
+        ingress = args.grafana_ingress
+        if ingress is None:
+            # grafana 12.11.1 templates/service.yaml reads service.nodePort.
+            return {"service": {"type": "NodePort", "nodePort": args.grafana_node_port}}
+        values: dict = {
+            "enabled": True,
+            "hosts": [ingress.host],
+            "path": "/",
+            "tls": [{"secretName": ingress.tls_secret, "hosts": [ingress.host]}],
+        }
+        if ingress.class_name:
+            values["ingressClassName"] = ingress.class_name
+        return {
+            "service": {"type": "ClusterIP"},
+            "ingress": values,
+            # Links and redirects name the Ingress's https address, not the pod's port.
+            "grafana.ini": {"server": {"root_url": f"https://{ingress.host}/"}},
+        }
+
+    @staticmethod
+    def _node_exporter_values(args: MonitoringBaselineArgs) -> dict:
+        """node-exporter reads the node: host network (the node's interfaces), host PID and
+        /proc, /sys and / as host paths, so it runs in the node agents' namespace. A
+        NetworkPolicy cannot fence a pod on the host network: kube-rbac-proxy serves its
+        port instead, over TLS, to callers whose token may get this Service's metrics
+        (the chart grants that to Prometheus), and node-exporter listens on 127.0.0.1."""
+        return {
+            "namespaceOverride": args.node_agents.ref,
+            # Read by prometheus-node-exporter 4.56.1 templates/daemonset.yaml.
+            "resources": CONTAINERS["node-exporter"].values(),
+            "containerSecurityContext": RESTRICTED_CONTAINER,
+            "kubeRBACProxy": {
+                "enabled": True,
+                "resources": CONTAINERS["kube-rbac-proxy"].values(),
+                "containerSecurityContext": RESTRICTED_CONTAINER,
+            },
+            "prometheus": {
+                "monitor": {
+                    "scheme": "https",
+                    "bearerTokenFile": TOKEN_FILE,
+                    # kube-rbac-proxy serves a self-signed certificate; the token is checked.
+                    "tlsConfig": {"insecureSkipVerify": True},
+                }
             },
         }

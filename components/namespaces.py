@@ -1,7 +1,9 @@
-"""StackNamespaces: the namespaces the stack owns, created before anything lands in them."""
+"""StackNamespaces: the namespaces the stack owns, created before anything lands in them,
+each labelled with the Pod Security level its pods pass."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -10,10 +12,27 @@ from pulumi_kubernetes.yaml.v2 import ConfigGroup
 from components import manifests
 from components.config import Namespaces
 
-# Every namespace here runs node agents that need host access (node-exporter, Falco
-# loading its probe) or privileged DaemonSets, which Pod Security "baseline" forbids;
-# the label says so instead of failing on clusters that enforce it by default.
-POD_SECURITY = {"pod-security.kubernetes.io/enforce": "privileged"}
+# Pod Security Standards levels, from the least privileged.
+RESTRICTED, BASELINE, PRIVILEGED = "restricted", "baseline", "privileged"
+LEVELS = (RESTRICTED, BASELINE, PRIVILEGED)
+# The version of the standards the rendered pods are checked against (tests/rendered/
+# test_pod_security.py): a later Kubernetes may tighten "latest", not these labels.
+POD_SECURITY_VERSION = "v1.33"
+# What each namespace runs. Monitoring (Prometheus, its operator, kube-state-metrics,
+# Grafana) and logging (Loki, its caches, Alloy) pass "restricted". Every pod that needs the
+# host runs in Falco's namespace: Falco (kernel driver, host paths), node-exporter (host
+# network and PID namespace, /proc and /sys) and, in the tutorial, Promtail (the node's log
+# files), so that namespace alone is "privileged".
+LEVEL_OF_ROLE = {"monitoring": RESTRICTED, "logging": RESTRICTED, "falco": PRIVILEGED}
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """Enforced, and also audited and warned about, at the pinned version of the standards."""
+    labels = {}
+    for mode in ("enforce", "audit", "warn"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = level
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = POD_SECURITY_VERSION
+    return labels
 
 
 @dataclass(frozen=True)
@@ -30,11 +49,13 @@ def retain_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTrans
 
 
 class StackNamespaces(pulumi.ComponentResource):
-    """Creates each namespace the stack deploys into, once; deleting them on destroy removes
-    what is left inside. The monitoring namespace is the stack's only when it deploys the
-    monitoring baseline: an existing Prometheus's namespace is never touched. Namespaces
-    named in ``retained`` are left in place by `pulumi destroy`, with what they hold (kept
-    volumes), and adopted again by the next `pulumi up`.
+    """Creates each namespace the stack deploys into, once, labelled with the Pod Security
+    level its pods pass (``LEVEL_OF_ROLE``; a namespace given two roles takes the more
+    privileged level); deleting them on destroy removes what is left inside. The monitoring
+    namespace is the stack's only when it deploys the monitoring baseline: an existing
+    Prometheus's namespace is never touched. Namespaces named in ``retained`` are left in
+    place by `pulumi destroy`, with what they hold (kept volumes), and adopted again by the
+    next `pulumi up` through ``adopting``, the one provider allowed to take over what exists.
     """
 
     def __init__(
@@ -44,29 +65,46 @@ class StackNamespaces(pulumi.ComponentResource):
         *,
         with_monitoring: bool,
         retained: frozenset[str] = frozenset(),
+        adopting: pulumi.ProviderResource | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("runtime-defense:cluster:StackNamespaces", name, None, opts)
         self._groups: dict[str, ConfigGroup] = {}
-        used = ([namespaces.monitoring] if with_monitoring else []) + [namespaces.logging, namespaces.falco]
-        self.names = tuple(dict.fromkeys(used))
+        roles = {"monitoring": namespaces.monitoring} if with_monitoring else {}
+        roles |= {"logging": namespaces.logging, "falco": namespaces.falco}
+        self.levels: Mapping[str, str] = levels_of(roles)
+        self.names = tuple(self.levels)
         owned = [ns for ns in self.names if ns not in retained]
         kept = [ns for ns in self.names if ns in retained]
+        if kept and adopting is None:
+            raise ValueError("retained namespaces are adopted again by the next `pulumi up`: give an adopting provider")
         # A transform reaches the Namespace objects the ConfigGroup's provider creates.
-        for suffix, names, transforms in (("namespaces", owned, None), ("kept-namespaces", kept, [retain_on_delete])):
+        for suffix, names, extra in (
+            ("namespaces", owned, pulumi.ResourceOptions()),
+            ("kept-namespaces", kept, pulumi.ResourceOptions(transforms=[retain_on_delete], providers=[adopting])),
+        ):
             if names:
                 group = manifests.apply(
                     f"{name}-{suffix}",
-                    [manifests.namespace(ns, POD_SECURITY) for ns in names],
-                    pulumi.ResourceOptions(parent=self, transforms=transforms),
+                    [manifests.namespace(ns, pod_security_labels(self.levels[ns])) for ns in names],
+                    pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), extra),
                 )
                 self._groups.update(dict.fromkeys(names, group))
         self.monitoring = self._created(namespaces.monitoring) if with_monitoring else None
         self.logging = self._created(namespaces.logging)
         self.falco = self._created(namespaces.falco)
-        self.register_outputs({"namespaces": list(self.names)})
+        self.register_outputs({"namespaces": list(self.names), "podSecurity": dict(self.levels)})
 
     def _created(self, name: str) -> Namespace:
         # The URN is known even during preview, so the name stays known (charts render in
         # `pulumi preview`) while everything that uses it waits for the namespace.
         return Namespace(name=name, ref=self._groups[name].urn.apply(lambda _: name))
+
+
+def levels_of(roles: Mapping[str, str]) -> dict[str, str]:
+    """Namespace -> the Pod Security level of the most privileged role it holds."""
+    levels: dict[str, str] = {}
+    for role, namespace in roles.items():
+        level = LEVEL_OF_ROLE[role]
+        levels[namespace] = max(levels.get(namespace, RESTRICTED), level, key=LEVELS.index)
+    return levels

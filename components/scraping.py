@@ -10,11 +10,13 @@ from typing import Any
 import pulumi
 
 from components import manifests
+from components.network_policy import Peer
 
 
 @dataclass(frozen=True)
 class Scraping:
     service_monitors: bool  # a Prometheus Operator picks up ServiceMonitors
+    prometheus: Peer  # who scrapes: the metrics ports admit only these pods
     labels: Mapping[str, str] = field(default_factory=dict)  # labels it selects them by
     crds: pulumi.Resource | None = None  # the chart installing the CRDs, when this stack deploys it
 

@@ -36,6 +36,7 @@ CONTAINERS: Mapping[str, ContainerSize] = {
     "prometheus-operator": ContainerSize("20m", "48Mi", "128Mi"),
     "kube-state-metrics": ContainerSize("10m", "32Mi", "96Mi"),
     "node-exporter": ContainerSize("10m", "24Mi", "64Mi"),
+    "kube-rbac-proxy": ContainerSize("5m", "16Mi", "48Mi"),  # in front of node-exporter
     "grafana": ContainerSize("50m", "160Mi", "384Mi"),
     "grafana-sidecar": ContainerSize("10m", "48Mi", "96Mi"),
     "loki": ContainerSize("100m", "256Mi", "768Mi"),
@@ -49,7 +50,6 @@ CONTAINERS: Mapping[str, ContainerSize] = {
     "falco-exporter": ContainerSize("10m", "24Mi", "96Mi"),
 }
 INIT_CONTAINERS: Mapping[str, ContainerSize] = {
-    "grafana-init-chown-data": ContainerSize("10m", "16Mi", "32Mi"),
     "falcoctl-artifact-install": ContainerSize("10m", "32Mi", "128Mi"),
     # Downloads, or builds, the kmod/eBPF probe (not run for modern_ebpf).
     "falco-driver-loader": ContainerSize("50m", "128Mi", "1024Mi"),

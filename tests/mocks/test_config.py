@@ -1,10 +1,19 @@
 """Bad configuration is refused with an error naming the key, the value and what is allowed,
-and nothing at all is registered."""
+and nothing at all is registered. A value stored as a secret is never echoed."""
 
 import pytest
 from harness import Secret, run_program
 
 from components.config import ConfigError
+
+
+class SecretPath(dict):
+    """A structured value set with `pulumi config set --secret --path key.sub value`: the CLI
+    then stores, and hands the program, the whole top-level key as one secret."""
+
+
+EXISTING = {"deploy": False, "prometheusUrl": "http://prometheus-operated.monitoring.svc.cluster.local:9090"}
+INGRESS = {"host": "grafana.example.com", "tlsSecret": "grafana-tls", "controllerNamespace": "ingress-nginx"}
 
 BAD_CONFIGS = [
     pytest.param(
@@ -58,9 +67,9 @@ BAD_CONFIGS = [
         id="existing-prometheus-url-without-scheme",
     ),
     pytest.param(
-        {"monitoring": {"prometheusUrl": "http://prometheus:9090"}},
+        {"monitoring": {"prometheusUrl": "http://prometheus.metrics:9090"}},
         [
-            'runtime-defense:monitoring.prometheusUrl = "http://prometheus:9090": only applies with '
+            'runtime-defense:monitoring.prometheusUrl = "http://prometheus.metrics:9090": only applies with '
             "monitoring.deploy = false"
         ],
         id="existing-prometheus-url-with-baseline",
@@ -166,12 +175,15 @@ BAD_CONFIGS = [
         id="grafana-url-without-scheme",
     ),
     pytest.param(
-        {"monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"}},
+        {"monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"}},
         ["runtime-defense:grafanaToken is not set: an existing Grafana needs credentials"],
         id="existing-grafana-without-auth",
     ),
     pytest.param(
-        {"monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"}, "grafanaToken": "glsa_plain"},
+        {
+            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"},
+            "grafanaToken": "glsa_plain",
+        },
         [
             'runtime-defense:grafanaToken = "<not shown>": must be stored encrypted: '
             "`pulumi config set --secret grafanaToken"
@@ -180,7 +192,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {
-            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"},
+            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"},
             "grafanaToken": Secret("glsa_token"),
             "grafana": {"url": "http://grafana:3000", "adminSecret": {"namespace": "monitoring", "name": "grafana"}},
         },
@@ -189,7 +201,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {
-            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"},
+            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"},
             "grafana": {"url": "http://grafana:3000", "adminSecret": {"name": "grafana"}},
         },
         [
@@ -201,7 +213,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {"grafanaToken": Secret("glsa_token")},
-        ['runtime-defense:grafanaToken = "<set>": only applies with monitoring.deploy = false'],
+        ['runtime-defense:grafanaToken = "<secret>": only applies with monitoring.deploy = false'],
         id="grafana-token-with-the-baseline",
     ),
     pytest.param(
@@ -269,7 +281,167 @@ BAD_CONFIGS = [
         ['runtime-defense:kubeContext = " ": must name a context in your kubeconfig'],
         id="kube-context-blank",
     ),
+    # -- secrets are never echoed, at any depth --------------------------------------------
+    pytest.param(
+        {"grafana": SecretPath({"url": "http://192.168.49.2:30300", "adminPassword": "hunter2-correct-horse"})},
+        ['runtime-defense:grafana.adminPassword = "<secret>": unknown key; grafana takes url, adminUser, adminSecret'],
+        id="secret-unknown-key-under-a-secret-map",
+    ),
+    pytest.param(
+        {"grafana": SecretPath({"url": "https://admin:glsa_Zm9vYmFy@grafana.example.com"})},
+        ['runtime-defense:grafana.url = "<secret>": must be an http:// or https:// URL with a host'],
+        id="secret-grafana-url-carrying-a-token",
+    ),
+    pytest.param(
+        {
+            "logging": SecretPath(
+                {
+                    "mode": "scalable",
+                    "objectStorage": {
+                        "endpoint": "https://s3.eu-west-1.amazonaws.com",
+                        "bucket": "logs",
+                        "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCY",
+                    },
+                }
+            )
+        },
+        [
+            'runtime-defense:logging.objectStorage.secretAccessKey = "<secret>": unknown key; objectStorage takes '
+            "endpoint, bucket, region, forcePathStyle"
+        ],
+        id="secret-s3-key-under-a-secret-map",
+    ),
+    pytest.param(
+        {"lokiS3SecretAccessKey": Secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCY")},
+        ['runtime-defense:lokiS3SecretAccessKey = "<secret>": only applies with logging.mode = scalable'],
+        id="secret-s3-key-in-monolithic-mode",
+    ),
+    pytest.param(
+        {"pki": SecretPath({"validityHours": 720000, "earlyRenewalHours": 720000})},
+        [
+            'runtime-defense:pki.validityHours = "<secret>": must be a whole number from 1 to 87600',
+            'runtime-defense:pki.earlyRenewalHours = "<secret>": must be a whole number from 0 to 87600',
+        ],
+        id="secret-numbers-under-a-secret-map",
+    ),
+    pytest.param(
+        {"pki": SecretPath({"validityHours": 7200, "earlyRenewalHours": 7200})},
+        [
+            'runtime-defense:pki.earlyRenewalHours = "<secret>": must be shorter than pki.validityHours ("<secret>")',
+        ],
+        id="secret-quoted-in-another-keys-problem",
+    ),
+    pytest.param(
+        {"grafana.url": Secret("https://admin:glsa_Zm9vYmFy@grafana.example.com")},
+        [
+            'runtime-defense:grafana.url = "<secret>": unknown key; set it with `pulumi config set --path '
+            "grafana.url ...`"
+        ],
+        id="secret-dotted-key-set-without-path",
+    ),
+    # -- the stack deploys only into namespaces it owns -------------------------------------
+    pytest.param(
+        {"monitoring": EXISTING, "grafanaToken": Secret("glsa_token"), "namespaces": {"logging": "monitoring"}},
+        [
+            'runtime-defense:namespaces.logging = "monitoring": is your Prometheus\'s namespace (from '
+            "monitoring.prometheusUrl): the stack deletes its namespaces, and what is in them, on destroy"
+        ],
+        id="namespace-of-the-existing-prometheus",
+    ),
+    pytest.param(
+        {
+            "monitoring": EXISTING,
+            "grafana": {
+                "url": "https://grafana.example.com",
+                "adminSecret": {"namespace": "grafana", "name": "grafana"},
+            },
+            "namespaces": {"falco": "grafana"},
+        },
+        ['runtime-defense:namespaces.falco = "grafana": is your Grafana\'s namespace (from grafana.adminSecret'],
+        id="namespace-of-the-existing-grafana",
+    ),
+    pytest.param(
+        {"monitoring": {"deploy": False, "prometheusUrl": "http://prometheus:9090"}, "grafanaToken": Secret("glsa")},
+        [
+            'runtime-defense:monitoring.prometheusUrl = "http://prometheus:9090": must name your Prometheus\'s '
+            "Service as http://<service>.<namespace>[.svc.cluster.local]:<port>: the stack lets only that namespace "
+            "scrape its metrics ports, and never deploys into it"
+        ],
+        id="existing-prometheus-url-without-a-namespace",
+    ),
+    pytest.param(
+        {
+            "monitoring": {"deploy": False, "prometheusUrl": "https://prometheus.example.com"},
+            "grafanaToken": Secret("glsa"),
+        },
+        ['runtime-defense:monitoring.prometheusUrl = "https://prometheus.example.com": must name your Prometheus\'s'],
+        id="existing-prometheus-url-outside-the-cluster",
+    ),
+    # -- Grafana behind an Ingress ----------------------------------------------------------
+    pytest.param(
+        {"monitoring": {"grafanaIngress": {"host": "grafana.example.com"}}},
+        [
+            "runtime-defense:monitoring.grafanaIngress.tlsSecret is not set: an Ingress for Grafana needs it, "
+            "e.g. grafana-tls",
+            "runtime-defense:monitoring.grafanaIngress.controllerNamespace is not set: an Ingress for Grafana needs "
+            "it, e.g. ingress-nginx (where your ingress controller runs: Grafana admits only it)",
+        ],
+        id="ingress-without-tls-and-controller",
+    ),
+    pytest.param(
+        {"monitoring": {"grafanaIngress": {**INGRESS, "host": "https://grafana.example.com"}}},
+        [
+            'runtime-defense:monitoring.grafanaIngress.host = "https://grafana.example.com": must be a DNS name '
+            "such as grafana.example.com (lower case, no scheme or port)"
+        ],
+        id="ingress-host-with-a-scheme",
+    ),
+    pytest.param(
+        {"monitoring": {"grafanaIngress": {**INGRESS, "tlsSecret": "Grafana_TLS", "controllerNamespace": "Ingress"}}},
+        [
+            'runtime-defense:monitoring.grafanaIngress.tlsSecret = "Grafana_TLS": must be the name of a Kubernetes '
+            "Secret",
+            'runtime-defense:monitoring.grafanaIngress.controllerNamespace = "Ingress": must be a namespace name',
+        ],
+        id="ingress-bad-names",
+    ),
+    pytest.param(
+        {"monitoring": {"grafanaIngress": INGRESS}, "grafana": None},
+        [
+            "runtime-defense:grafana.url is not set: the URL Pulumi reaches Grafana's API at, e.g. `pulumi config set "
+            "--path grafana.url https://grafana.example.com, Grafana's Ingress`"
+        ],
+        id="ingress-without-grafana-url",
+    ),
+    pytest.param(
+        {"monitoring": {"grafanaIngress": INGRESS, "grafanaNodePort": 30300}},
+        [
+            "runtime-defense:monitoring.grafanaNodePort = 30300: give monitoring.grafanaNodePort or "
+            "monitoring.grafanaIngress, not both"
+        ],
+        id="ingress-and-node-port",
+    ),
+    pytest.param(
+        {"monitoring": {**EXISTING, "grafanaIngress": INGRESS, "installCrds": False}, "grafanaToken": Secret("glsa")},
+        [
+            'runtime-defense:monitoring.grafanaIngress = {"host": "grafana.example.com", "tlsSecret": "grafana-tls", '
+            '"controllerNamespace": "ingress-nginx"}: only applies with monitoring.deploy = true',
+            "runtime-defense:monitoring.installCrds = false: only applies with monitoring.deploy = true",
+        ],
+        id="ingress-and-crds-without-the-baseline",
+    ),
 ]
+
+
+def secret_texts(config) -> list[str]:
+    """Every string and number stored as a secret in ``config``, however deep."""
+
+    def leaves(value):
+        if isinstance(value, dict):
+            return [leaf for v in value.values() for leaf in leaves(v)]
+        return [str(value)] if isinstance(value, str | int) and not isinstance(value, bool) else []
+
+    return [leaf for v in config.values() if isinstance(v, Secret | SecretPath) for leaf in leaves(v)]
 
 
 def _problems(run) -> list[str]:
@@ -279,12 +451,15 @@ def _problems(run) -> list[str]:
 
 @pytest.mark.parametrize(("config", "expected"), BAD_CONFIGS)
 def test_bad_config_is_a_clear_error_and_registers_nothing(config, expected):
-    run = run_program(config, expect_error=True)
+    secret_paths = [key for key, value in config.items() if isinstance(value, SecretPath)]
+    run = run_program(config, secret_keys=secret_paths, expect_error=True)
     problems = _problems(run)
     for text in expected:
         assert any(p.startswith(text) for p in problems), f"{text!r} not in {problems}"
     assert len(problems) == len(expected), problems
     assert run.resources == [], [r.name for r in run.resources]
+    for secret in secret_texts(config):
+        assert secret not in str(run.error), f"the secret {secret!r} is echoed"
 
 
 def test_every_problem_is_reported_at_once():

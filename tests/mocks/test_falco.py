@@ -256,7 +256,21 @@ def test_only_the_client_may_reach_the_mtls_port(profile, server, port, client, 
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "falco"}},
         }
     ]
-    assert open_ == {"ports": [{"protocol": "TCP", "port": open_port}]}
+    # Health checks come from the node, which no policy blocks; the metrics port admits Prometheus only.
+    assert open_ == {
+        "ports": [{"protocol": "TCP", "port": open_port}],
+        "from": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "prometheus",
+                        "operator.prometheus.io/name": "kube-prometheus-stack-prometheus",
+                    }
+                },
+            }
+        ],
+    }
 
 
 def test_falco_runs_on_every_node_control_plane_included(current, tutorial):

@@ -1,5 +1,6 @@
 """The scale-out environment (Pulumi.prod.yaml): Loki simple-scalable on object storage,
-replicas and disruption budgets, two Falcosidekick replicas, volumes kept on destroy."""
+replicas and disruption budgets, two Falcosidekick replicas, volumes kept on destroy (and
+adopted again, alone), Grafana behind an Ingress."""
 
 import json
 
@@ -61,14 +62,19 @@ def test_bucket_credentials_reach_loki_only_through_a_secret(prod):
     group = prod.named("logging-object-storage")
     assert group.secret("objs")
     values = prod.chart_values("loki")
-    assert values["global"]["extraEnvFrom"] == [{"secretRef": {"name": "loki-object-storage"}}]
+    # Only the targets that talk to the bucket read it (tests/rendered/test_least_privilege.py
+    # checks the rendered pods): not `global`, which the memcached pods read too.
+    assert "global" not in values
+    for target in ("read", "write", "backend"):
+        assert values[target]["extraEnvFrom"] == [{"secretRef": {"name": "loki-object-storage"}}]
     assert "wJalrXUtnFEMI" not in json.dumps(values) and "AKIAEXAMPLE" not in json.dumps(values)
     assert group.urn in prod.charts()["loki"].dependencies
 
 
 def test_without_credentials_loki_uses_the_pods_own_identity():
     run = run_program(PROD, stack="prod")
-    assert "global" not in run.chart_values("loki")
+    values = run.chart_values("loki")
+    assert not [target for target in ("global", "read", "write", "backend") if "extraEnvFrom" in values.get(target, {})]
     assert not [m for m in run.manifests() if m["metadata"]["name"] == "loki-object-storage"]
 
 
@@ -88,8 +94,14 @@ def test_loki_volumes_and_their_namespace_outlive_a_destroy(prod):
     owned = prod.named("runtime-defense-namespaces")
     assert [m["metadata"]["name"] for m in owned.plain("objs")] == ["monitoring", "falco"]
     assert owned.transforms == 0
-    # ... and the next `pulumi up` adopts what a destroy left behind.
-    assert prod.named("kubernetes").plain("upsertExistingObjects") == "true"  # provider config is a string
+    # ... and the next `pulumi up` adopts what a destroy left behind, and only that: the one
+    # provider allowed to take over existing objects creates the kept namespace, nothing else.
+    adopting = prod.named("kubernetes-retained")
+    assert adopting.plain("upsertExistingObjects") == "true"  # provider config is a string
+    assert prod.named("kubernetes").plain("upsertExistingObjects") is None
+    reference = f"{adopting.urn}::{adopting.urn.rsplit('::', 1)[-1]}-id"
+    users = [r.name for r in prod.resources if reference in (r.provider, *r.providers.values())]
+    assert users == ["runtime-defense-kept-namespaces"]
 
 
 def test_the_kept_namespaces_transform_retains_on_delete():
@@ -104,9 +116,18 @@ def test_dev_keeps_nothing_and_adopts_nothing():
     run = run_program({})
     assert not [g for g in run.of_type(CONFIG_GROUP) if g.transforms]
     assert run.named("kubernetes").plain("upsertExistingObjects") is None
+    assert not [r for r in run.resources if r.name == "kubernetes-retained"]
     assert run.chart_values("loki")["singleBinary"]["persistence"]["whenDeleted"] == "Delete"
 
 
 def test_the_prod_stack_file_is_valid_config(prod):
     assert prod.error is None
     assert prod.exports["profile"].value == "current"
+
+
+def test_prods_grafana_has_no_node_port(prod):
+    """Behind its Ingress (tests/rendered/test_network_policies.py renders it), Grafana
+    listens on no node: no NodePort is exported, and the API is reached at the Ingress."""
+    assert "grafanaNodePort" not in prod.exports
+    assert prod.exports["grafanaUrl"].value == "https://grafana.example.internal"
+    assert run_program({}).exports["grafanaNodePort"].value == 30300

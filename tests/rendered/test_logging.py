@@ -43,7 +43,7 @@ def test_loki_deletes_logs_after_the_configured_retention(stack):
 
 
 def promtail_stages(stack):
-    promtail = stack.get("Secret", "loki-promtail", "logging").body["stringData"]["promtail.yaml"]
+    promtail = stack.get("Secret", "loki-promtail", "falco").body["stringData"]["promtail.yaml"]
     (pods,) = [job for job in yaml.safe_load(promtail)["scrape_configs"] if job["job_name"] == "kubernetes-pods"]
     return [stage["match"] for stage in pods["pipeline_stages"]]
 

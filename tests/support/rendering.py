@@ -304,8 +304,10 @@ def _operator_flags(objects: list[Obj]) -> dict[str, str]:
 def operated_prometheus(objects: list[Obj]) -> Iterator[Workload]:
     """The pods the Prometheus operator (v0.93) runs for each Prometheus resource: Prometheus
     with the resources and image of the resource, its config reloader (also as an init
-    container) sized by the operator's flags, and the labels of
-    pkg/prometheus/server/operator.go makeSelectorLabels plus spec.podMetadata.labels."""
+    container) sized by the operator's flags, the labels of
+    pkg/prometheus/server/operator.go makeSelectorLabels plus spec.podMetadata.labels, the
+    pod security context of the resource and the container security context the operator
+    gives both (pkg/prometheus/server/statefulset.go, pkg/operator/config_reloader.go)."""
     flags = _operator_flags(objects)
     for obj in objects:
         if obj.kind != "Prometheus":
@@ -314,11 +316,17 @@ def operated_prometheus(objects: list[Obj]) -> Iterator[Workload]:
         # The operator's --config-reloader-* flags; a limit of 0 means none.
         requests = {k: flags[f"config-reloader-{k}-request"] for k in ("cpu", "memory")}
         limits = {k: v for k in ("cpu", "memory") if (v := flags.get(f"config-reloader-{k}-limit", "0")) != "0"}
+        hardened = {
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        }
         reloader = {
             "name": "config-reloader",
             "image": flags.get("prometheus-config-reloader", ""),
             "resources": {"requests": requests, "limits": limits},
             "ports": [{"name": "reloader-web", "containerPort": 8080}],  # pkg/operator/config_reloader.go
+            "securityContext": hardened,
         }
         pod = {
             "serviceAccountName": spec.get("serviceAccountName", "default"),
@@ -330,6 +338,7 @@ def operated_prometheus(objects: list[Obj]) -> Iterator[Workload]:
                     "image": spec["image"],
                     "resources": spec.get("resources") or {},
                     "ports": [{"name": spec.get("portName", "web"), "containerPort": 9090}],
+                    "securityContext": hardened,
                 },
                 reloader,
             ],

@@ -1,0 +1,119 @@
+"""What the stack's pods hold, read from the rendered objects: Falco runs on capabilities
+with modern_ebpf, the bucket's credentials reach only the Loki pods that use the bucket, and
+the CRDs kube-prometheus-stack installs outlive `pulumi destroy`."""
+
+import pulumi
+import pytest
+from harness import run_program
+from rendering import helm_template, releases, render_stack
+
+from components.monitoring import CRD, keep_crds
+
+FALCO_CAPABILITIES = {"BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE"}
+
+
+def falco_container(stack):
+    (daemonset,) = [o for o in stack.from_release("falco") if o.kind == "DaemonSet" and o.name == "falco"]
+    pod = daemonset.body["spec"]["template"]
+    (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "falco"]
+    return pod, container
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_falco_on_modern_ebpf_runs_on_capabilities_not_privileged(name, capsys):
+    stack = render_stack(name)
+    assert stack.run.exports["falcoDriver"].value == "modern_ebpf"
+    pod, container = falco_container(stack)
+    context = container["securityContext"]
+    assert not context.get("privileged")
+    assert set(context["capabilities"]["add"]) == FALCO_CAPABILITIES
+    assert not pod["spec"].get("hostNetwork") and not pod["spec"].get("hostPID")
+    # No driver loader runs privileged: modern_ebpf is built into Falco.
+    init = {c["name"]: c.get("securityContext") or {} for c in pod["spec"].get("initContainers") or []}
+    assert "falco-driver-loader" not in init and not any(c.get("privileged") for c in init.values())
+    with capsys.disabled():
+        print(f"\n{name}: Falco (modern_ebpf) keeps {sorted(context['capabilities']['add'])}, not privileged")
+
+
+def test_the_tutorials_modern_ebpf_runs_on_capabilities_too():
+    run = run_program({"profile": "tutorial", "falco": {"driver": "modern_ebpf"}})
+    assert run.chart_values("falco")["driver"]["modernEbpf"] == {"leastPrivileged": True}
+
+
+@pytest.mark.parametrize(
+    ("config", "driver"), [({"falco": {"driver": "kmod"}}, "kmod"), ({"profile": "tutorial"}, "ebpf")]
+)
+def test_kmod_and_the_legacy_probe_stay_privileged(config, driver):
+    """A kernel module cannot be loaded with capabilities, and the legacy probe's loader
+    runs privileged: the charts give both a privileged Falco (README: the driver)."""
+    run = run_program(config)
+    values = run.chart_values("falco")
+    assert values["driver"]["kind"] == driver
+    assert values["driver"]["modernEbpf"] == {"leastPrivileged": False}
+
+
+def secret_readers(stack, secret):
+    """Every workload whose pods read ``secret``, by envFrom, env or volume."""
+    readers = set()
+    for workload in stack.workloads():
+        refs = [
+            ref.get("secretRef", {}).get("name")
+            for container in workload.containers()
+            for ref in container.get("envFrom") or []
+        ]
+        refs += [
+            env["valueFrom"]["secretKeyRef"]["name"]
+            for container in workload.containers()
+            for env in container.get("env") or []
+            if "secretKeyRef" in (env.get("valueFrom") or {})
+        ]
+        refs += [v["secret"]["secretName"] for v in workload.pod.get("volumes") or [] if "secret" in v]
+        if secret in refs:
+            readers.add(workload.owner.name)
+    return readers
+
+
+def test_bucket_credentials_reach_only_the_loki_pods_that_use_the_bucket():
+    stack = render_stack("prod")
+    stack.get("Secret", "loki-object-storage", "logging")
+    assert secret_readers(stack, "loki-object-storage") == {"loki-read", "loki-write", "loki-backend"}
+    caches = [w for w in stack.workloads() if w.owner.name.endswith("-cache")]
+    assert caches and not any("loki-object-storage" in str(w.pod) for w in caches)
+
+
+def test_the_prometheus_operators_crds_are_kept_on_destroy():
+    run = run_program({})
+    chart = run.charts()["kube-prometheus-stack"]
+    assert chart.transforms == 1
+    crds = render_stack("dev").of_kind("CustomResourceDefinition")
+    assert {o.name for o in crds} >= {"servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"}
+    for crd in crds:
+        args = pulumi.ResourceTransformArgs(
+            custom=True,
+            type_=CRD,
+            name=f"kube-prometheus-stack:{crd.name}",
+            props=crd.body,
+            opts=pulumi.ResourceOptions(),
+        )
+        result = keep_crds(args)
+        assert result is not None and result.opts.retain_on_delete is True and result.props is crd.body
+
+
+def test_everything_else_of_the_chart_goes_on_destroy():
+    args = pulumi.ResourceTransformArgs(
+        custom=True,
+        type_="kubernetes:apps/v1:Deployment",
+        name="grafana",
+        props={},
+        opts=pulumi.ResourceOptions(),
+    )
+    assert keep_crds(args) is None
+
+
+def test_existing_crds_are_used_as_they_are():
+    """monitoring.installCrds = false: the chart installs no CRD (they are there already),
+    and still runs Prometheus through them."""
+    run = run_program({"monitoring": {"installCrds": False}})
+    kinds = {body["kind"] for body in helm_template(releases(run)["kube-prometheus-stack"])}
+    assert "CustomResourceDefinition" not in kinds
+    assert {"Prometheus", "ServiceMonitor", "PrometheusRule"} <= kinds
