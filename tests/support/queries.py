@@ -51,8 +51,7 @@ def logql_available() -> bool:
     return shutil.which("node") is not None and (LOGQL_CHECK / "node_modules" / "@grafana" / "lezer-logql").is_dir()
 
 
-def logql_errors(queries: list[str]) -> dict[str, list[int]]:
-    """Syntax error offsets per LogQL query, from Grafana's own LogQL grammar."""
+def _logql(queries: list[str]) -> list[dict]:
     result = subprocess.run(
         ["node", str(LOGQL_CHECK / "check.mjs")],
         input=json.dumps([expand(q) for q in queries]),
@@ -61,4 +60,14 @@ def logql_errors(queries: list[str]) -> dict[str, list[int]]:
         check=True,
         timeout=30,
     )
-    return {query: item["errors"] for query, item in zip(queries, json.loads(result.stdout), strict=True)}
+    return json.loads(result.stdout)
+
+
+def logql_errors(queries: list[str]) -> dict[str, list[int]]:
+    """Syntax error offsets per LogQL query, from Grafana's own LogQL grammar."""
+    return {query: item["errors"] for query, item in zip(queries, _logql(queries), strict=True)}
+
+
+def logql_stream_labels(queries: list[str]) -> dict[str, set[str]]:
+    """The label names each query's stream selectors match on, as Grafana's grammar parses them."""
+    return {query: set(item["labels"]) for query, item in zip(queries, _logql(queries), strict=True)}

@@ -363,9 +363,23 @@ def _render_release(release: Release) -> tuple[list[dict[str, Any]], set[tuple[s
     return bodies, first
 
 
-@cache
 def render_stack(name: str) -> RenderedStack:
+    """One of the committed stacks (STACKS), rendered once per session."""
     stack, config = STACKS[name]
+    return render_config(name, stack, config)
+
+
+_RENDERED: dict[str, RenderedStack] = {}
+
+
+def render_config(name: str, stack: str, config: dict[str, Any]) -> RenderedStack:
+    """The program with ``config`` as a stack named ``stack``, rendered once per ``name``."""
+    if name not in _RENDERED:
+        _RENDERED[name] = _render(name, stack, config)
+    return _RENDERED[name]
+
+
+def _render(name: str, stack: str, config: dict[str, Any]) -> RenderedStack:
     run = run_program(config, stack=stack)
     found = releases(run)
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -1,16 +1,23 @@
 // Parses each LogQL query given as a JSON array on stdin with Grafana's LogQL grammar
-// (@grafana/lezer-logql) and prints, as JSON, the offsets of any syntax errors per query.
+// (@grafana/lezer-logql) and prints, as JSON, per query: the offsets of any syntax errors,
+// and the label names its stream selectors match on ({name="..."}).
 import { parser } from "@grafana/lezer-logql";
 
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
 const results = JSON.parse(input).map((query) => {
   const errors = [];
+  const labels = new Set();
+  let selectorEnd = -1;
   parser.parse(query).iterate({
     enter: (node) => {
       if (node.type.isError) errors.push(node.from);
+      if (node.type.name === "Selector") selectorEnd = node.to;
+      if (node.type.name === "Identifier" && node.from < selectorEnd) {
+        labels.add(query.slice(node.from, node.to));
+      }
     },
   });
-  return { query, errors };
+  return { query, errors, labels: [...labels].sort() };
 });
 process.stdout.write(JSON.stringify(results));
