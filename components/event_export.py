@@ -75,6 +75,7 @@ class FalcoEventExport(pulumi.ComponentResource):
         transport = args.transport
         if isinstance(transport, ReceiveOverHttps):
             chart, release, selector, port = FALCOSIDEKICK, SIDEKICK_RELEASE, SIDEKICK_SELECTOR, "http-notls"
+            workload = "Deployment"
             values = self._sidekick_values(transport, args.dashboards)
             self.endpoint = f"https://{SIDEKICK_RELEASE}.{ns.name}.svc.cluster.local:{SIDEKICK_PORT}/"
             dashboard = ("Falco logs", SIDEKICK_LOKI_DASHBOARD_UID)
@@ -82,6 +83,7 @@ class FalcoEventExport(pulumi.ComponentResource):
             if transport.tls.secret != EXPORTER_CLIENT_SECRET:
                 raise ValueError(f"falco-exporter only mounts the Secret {EXPORTER_CLIENT_SECRET}")
             chart, release, selector, port = FALCO_EXPORTER, EXPORTER_RELEASE, EXPORTER_SELECTOR, "metrics"
+            workload = "DaemonSet"
             values = self._exporter_values(transport, ns, args.dashboards)
             self.endpoint = f"{transport.host}:{transport.port}"
             dashboard = ("Falco Events (11914)", EXPORTER_DASHBOARD_UID)
@@ -94,7 +96,12 @@ class FalcoEventExport(pulumi.ComponentResource):
             release=release,
             namespace=ns.ref,
             values=values,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[transport.tls.ready]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[transport.tls.ready],
+                # Both charts name their workload after the release (fullname).
+                transforms=[transport.tls.restart_on_rotation(workload, release)],
+            ),
         )
         if args.scraping.service_monitors:
             # The charts' own ServiceMonitors are no use here: Falcosidekick's scrapes the mTLS
@@ -114,7 +121,6 @@ class FalcoEventExport(pulumi.ComponentResource):
             "image": {"tag": FALCOSIDEKICK.tag(SIDEKICK_IMAGE)},
             "replicaCount": transport.replicas,
             "resources": CONTAINERS["falcosidekick"].values(),
-            "podAnnotations": {"checksum/mtls": transport.tls.checksum},
             "config": {
                 "tlsserver": {
                     "deploy": True,
@@ -146,7 +152,6 @@ class FalcoEventExport(pulumi.ComponentResource):
                 "grpcPort": transport.port,
             },
             "resources": CONTAINERS["falco-exporter"].values(),
-            "daemonset": {"annotations": {"checksum/mtls": transport.tls.checksum}},
             "tolerations": [{"operator": "Exists"}],
             "grafanaDashboard": {"enabled": dashboards, "namespace": ns.name, "folder": DASHBOARD_FOLDER},
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_tls as tls
@@ -49,15 +50,49 @@ class MutualTlsPkiArgs:
     ca_validity_hours: int
 
 
+# On the pod template of every workload that mounts the material.
+CHECKSUM_ANNOTATION = "checksum/mtls"
+
+
 @dataclass(frozen=True)
 class TlsMount:
     """What a chart needs to mount one side of the link."""
 
     secret: str
-    # Changes whenever any certificate of the link changes. Put on the pod template, it makes
-    # every pod that mounts the material restart on rotation instead of serving the old one.
+    # Changes whenever any certificate of the link changes (see ``restart_on_rotation``).
     checksum: pulumi.Output[str]
     ready: pulumi.Resource  # the Secret's ConfigGroup: mount only after it exists
+
+    def restart_on_rotation(self, kind: str, name: str) -> pulumi.ResourceTransform:
+        """A transform for the Chart that renders the workload ``kind``/``name`` (apps/v1):
+        it puts the checksum on that workload's pod template, so that its pods restart when a
+        certificate is renewed instead of serving the old one.
+
+        Not a chart value: the checksum is unknown in a preview where a certificate is new
+        (first deploy, renewal), and Chart v4 renders nothing while any value is unknown. The
+        engine applies the transform to the rendered object, which then previews as an update
+        of that one annotation, and a first deploy creates the pods with it already set.
+        """
+        type_, checksum = f"kubernetes:apps/v1:{kind}", self.checksum
+
+        def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+            if args.type_ != type_ or (args.props.get("metadata") or {}).get("name") != name:
+                return None
+            return pulumi.ResourceTransformResult(props=with_pod_annotation(args.props, checksum), opts=args.opts)
+
+        return transform
+
+
+def with_pod_annotation(workload: dict[str, Any], value: pulumi.Input[str]) -> dict[str, Any]:
+    """``workload`` (an apps/v1 object) with ``CHECKSUM_ANNOTATION`` on its pod template."""
+    spec = workload["spec"]
+    template = spec.get("template") or {}
+    metadata = template.get("metadata") or {}
+    annotations = {**(metadata.get("annotations") or {}), CHECKSUM_ANNOTATION: value}
+    return {
+        **workload,
+        "spec": {**spec, "template": {**template, "metadata": {**metadata, "annotations": annotations}}},
+    }
 
 
 class MutualTlsPki(pulumi.ComponentResource):
