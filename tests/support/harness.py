@@ -260,7 +260,7 @@ class ProgramRun:
     def transformed(self, owner: Registration, type_: str, name: str, props: dict[str, Any]) -> dict[str, Any]:
         """``props`` of a child of ``owner`` (an object a Chart or ConfigGroup registers) after
         the transforms of ``owner`` and its ancestors, as the engine applies them; outputs in
-        the result are resolved (None where unknown)."""
+        the result are resolved (``Unknown`` where unknown, as in a preview)."""
         by_urn = {r.urn: r for r in self.resources}
         chain, registration = [], owner
         while registration is not None:
@@ -278,7 +278,7 @@ class ProgramRun:
 
 async def _resolve(value: Any) -> Any:
     if isinstance(value, pulumi.Output):
-        return await value.future()
+        return await value.future() if await value.is_known() else Unknown()
     if isinstance(value, dict):
         return {k: await _resolve(v) for k, v in value.items()}
     if isinstance(value, list):
