@@ -90,6 +90,7 @@ grafana = GrafanaWiring(
         email_addresses=cfg.alerting.email_addresses,
         upstream_dashboards=events.upstream_dashboards,
         after=[monitoring.chart] if monitoring else [],
+        deleted_with=monitoring.chart if monitoring else None,
     ),
     pulumi.ResourceOptions(providers=[grafana_api.provider]),
 )

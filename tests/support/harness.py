@@ -261,6 +261,13 @@ class ProgramRun:
         """``props`` of a child of ``owner`` (an object a Chart or ConfigGroup registers) after
         the transforms of ``owner`` and its ancestors, as the engine applies them; outputs in
         the result are resolved (``Unknown`` where unknown, as in a preview)."""
+        return _sync_await(_resolve(self.apply_transforms(owner, type_, name, props)[0]))
+
+    def apply_transforms(
+        self, owner: Registration, type_: str, name: str, props: dict[str, Any], custom: bool = True
+    ) -> tuple[dict[str, Any], pulumi.ResourceOptions]:
+        """(props, options) of a resource registered below ``owner`` after the transforms of
+        ``owner`` and its ancestors (the mock monitor does not run them)."""
         by_urn = {r.urn: r for r in self.resources}
         chain, registration = [], owner
         while registration is not None:
@@ -269,11 +276,11 @@ class ProgramRun:
         opts = pulumi.ResourceOptions()
         for registration in chain:
             for transform in registration.transform_functions:
-                args = pulumi.ResourceTransformArgs(custom=True, type_=type_, name=name, props=props, opts=opts)
+                args = pulumi.ResourceTransformArgs(custom=custom, type_=type_, name=name, props=props, opts=opts)
                 result = transform(args)
                 if result is not None:
                     props, opts = result.props, result.opts or opts
-        return _sync_await(_resolve(props))
+        return props, opts
 
 
 async def _resolve(value: Any) -> Any:
