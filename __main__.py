@@ -120,6 +120,7 @@ grafana = GrafanaWiring(
         certificate_warning_hours=cfg.alerting.certificate_warning_hours,
         upstream_dashboards=events.upstream_dashboards,
         after=[monitoring.chart] if monitoring else [],
+        deleted_with=monitoring.chart if monitoring else None,
     ),
     pulumi.ResourceOptions(providers=[grafana_api.provider]),
 )

@@ -14,10 +14,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-from pulumi_kubernetes.helm.v4 import Chart, ChartArgs
+
+if TYPE_CHECKING:
+    from pulumi_kubernetes.helm.v4 import Chart
 
 PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA = "https://grafana.github.io/helm-charts"
@@ -171,6 +173,10 @@ def helm_chart(
     key set to null, but Pulumi's Python SDK drops None from maps before they reach the
     provider (pulumi/pulumi#12178), so the nulls travel in a values file instead.
     """
+    # Imported here so that the pin table loads where only `pulumi` is installed: the
+    # policy pack (policy/rules.py) reads it from this file.
+    from pulumi_kubernetes.helm.v4 import Chart, ChartArgs
+
     return Chart(
         resource_name,
         ChartArgs(

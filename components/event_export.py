@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -13,6 +12,7 @@ from components.charts import FALCO_EXPORTER, FALCOSIDEKICK, helm_chart
 from components.falco import DASHBOARD_FOLDER
 from components.namespaces import Namespace
 from components.pki import TlsMount
+from components.restarts import restart_when_changed, sha256_of
 from components.scraping import Scraping, scrape_annotations, service_monitor
 from components.sizing import CONTAINERS
 
@@ -28,6 +28,7 @@ SIDEKICK_LOKI_DASHBOARD_UID = "de6ixj4nl1kowc"
 SIDEKICK_WEBHOOK_SECRET = "falcosidekick-alert-webhook"
 # Falco's lowest priority that Falcosidekick posts to the webhook (and every one above it).
 WEBHOOK_MINIMUM_PRIORITY = "critical"
+WEBHOOK_CHECKSUM_ANNOTATION = "checksum/alert-webhook"
 
 EXPORTER_RELEASE = "falco-exporter"
 EXPORTER_IMAGE = "docker.io/falcosecurity/falco-exporter"
@@ -83,17 +84,26 @@ class FalcoEventExport(pulumi.ComponentResource):
         ns = args.namespace
         transport = args.transport
         mounted: list[pulumi.Resource] = [transport.tls.ready]
+        transforms: list[pulumi.ResourceTransform] = []
         if isinstance(transport, ReceiveOverHttps):
             chart, release, selector, port = FALCOSIDEKICK, SIDEKICK_RELEASE, SIDEKICK_SELECTOR, "http-notls"
+            workload = "Deployment"
             values = self._sidekick_values(transport, args.dashboards)
             if transport.alert_webhook_url is not None:
                 mounted.append(self._add_webhook_output(name, values, transport.alert_webhook_url, ns))
+                # A new URL restarts Falcosidekick, which reads its environment only at start.
+                transforms.append(
+                    restart_when_changed(
+                        workload, release, WEBHOOK_CHECKSUM_ANNOTATION, sha256_of(transport.alert_webhook_url)
+                    )
+                )
             self.endpoint = f"https://{SIDEKICK_RELEASE}.{ns.name}.svc.cluster.local:{SIDEKICK_PORT}/"
             dashboard = ("Falco logs", SIDEKICK_LOKI_DASHBOARD_UID)
         else:
             if transport.tls.secret != EXPORTER_CLIENT_SECRET:
                 raise ValueError(f"falco-exporter only mounts the Secret {EXPORTER_CLIENT_SECRET}")
             chart, release, selector, port = FALCO_EXPORTER, EXPORTER_RELEASE, EXPORTER_SELECTOR, "metrics"
+            workload = "DaemonSet"
             values = self._exporter_values(transport, ns, args.dashboards)
             self.endpoint = f"{transport.host}:{transport.port}"
             dashboard = ("Falco Events (11914)", EXPORTER_DASHBOARD_UID)
@@ -106,7 +116,12 @@ class FalcoEventExport(pulumi.ComponentResource):
             release=release,
             namespace=ns.ref,
             values=values,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=mounted),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=mounted,
+                # Both charts name their workload after the release (fullname).
+                transforms=[transport.tls.restart_on_rotation(workload, release), *transforms],
+            ),
         )
         if args.scraping.service_monitors:
             # The charts' own ServiceMonitors are no use here: Falcosidekick's scrapes the mTLS
@@ -126,7 +141,6 @@ class FalcoEventExport(pulumi.ComponentResource):
             "image": {"tag": FALCOSIDEKICK.tag(SIDEKICK_IMAGE)},
             "replicaCount": transport.replicas,
             "resources": CONTAINERS["falcosidekick"].values(),
-            "podAnnotations": {"checksum/mtls": transport.tls.checksum},
             "config": {
                 "tlsserver": {
                     "deploy": True,
@@ -163,10 +177,6 @@ class FalcoEventExport(pulumi.ComponentResource):
         # 0: no limit (Falcosidekick 2.32.0 allows one request at a time per output by
         # default, config.go), so an event never waits behind a slow delivery of another.
         config["extraEnv"] = [{"name": "WEBHOOK_MAXCONCURRENTREQUESTS", "value": "0"}]
-        # A new URL restarts Falcosidekick, which reads its environment only at start.
-        values["podAnnotations"]["checksum/alert-webhook"] = url.apply(
-            lambda text: hashlib.sha256(text.encode()).hexdigest()
-        )
         return secret
 
     @staticmethod
@@ -181,7 +191,6 @@ class FalcoEventExport(pulumi.ComponentResource):
                 "grpcPort": transport.port,
             },
             "resources": CONTAINERS["falco-exporter"].values(),
-            "daemonset": {"annotations": {"checksum/mtls": transport.tls.checksum}},
             "tolerations": [{"operator": "Exists"}],
             "grafanaDashboard": {"enabled": dashboards, "namespace": ns.name, "folder": DASHBOARD_FOLDER},
         }

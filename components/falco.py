@@ -75,7 +75,11 @@ class FalcoAgent(pulumi.ComponentResource):
             # The chart's default 1000m CPU limit throttles the sensor under load, and a
             # throttled sensor drops events: requests only (components/sizing.py).
             remove_defaults=("resources.limits.cpu",),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.events.tls.ready, *args.scraping.after_crds()]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[args.events.tls.ready, *args.scraping.after_crds()],
+                transforms=[args.events.tls.restart_on_rotation("DaemonSet", RELEASE)],
+            ),
         )
         self.grpc_host = f"{GRPC_SERVICE}.{args.namespace.name}.svc.cluster.local" if grpc else None
         # Dashboards the chart provisions through Grafana's sidecar: title -> uid.
@@ -98,7 +102,6 @@ class FalcoAgent(pulumi.ComponentResource):
             # Every taint, control plane included: a node Falco does not run on is unwatched.
             "tolerations": [{"operator": "Exists"}],
             "resources": CONTAINERS["falco"].values(),
-            "podAnnotations": {"checksum/mtls": events.tls.checksum},
             "customRules": dict(args.custom_rules),
             "falcoctl": {
                 "artifact": {

@@ -63,6 +63,8 @@ class GrafanaWiringArgs:
     # Dashboards the charts provision through the sidecar: title -> uid (for the URLs).
     upstream_dashboards: Mapping[str, str] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = ()  # Grafana's API is up once these are ready
+    # What this Grafana and its database go with (the baseline's chart), if this stack owns it.
+    deleted_with: pulumi.Resource | None = None
 
 
 class GrafanaWiring(pulumi.ComponentResource):
@@ -73,6 +75,11 @@ class GrafanaWiring(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: GrafanaWiringArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.deleted_with is not None:
+            # `pulumi destroy` deletes the baseline's Grafana, database included: deleting each
+            # object inside it first, through an API that may already be gone, is pointless.
+            within = pulumi.ResourceOptions(transforms=[deleted_with(args.deleted_with)])
+            opts = pulumi.ResourceOptions.merge(opts, within)
         super().__init__("runtime-defense:grafana:GrafanaWiring", name, None, opts)
         after = list(args.after)
         child = pulumi.ResourceOptions(parent=self, depends_on=after)
@@ -149,3 +156,18 @@ class GrafanaWiring(pulumi.ComponentResource):
             **{title: f"{args.grafana_url}/d/{uid}" for title, uid in args.upstream_dashboards.items()},
         }
         self.register_outputs({"dataSourceUids": self.data_source_uids, "dashboardUrls": self.dashboard_urls})
+
+
+def deleted_with(store: pulumi.Resource) -> pulumi.ResourceTransform:
+    """A transform giving every Grafana object below a component ``deleted_with=store``: when
+    ``store`` is deleted in the same operation, the engine skips their API calls; removed on
+    their own, they are still deleted through the API."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not args.custom or not args.type_.startswith("grafana:"):
+            return None
+        return pulumi.ResourceTransformResult(
+            props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(deleted_with=store))
+        )
+
+    return transform

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import pulumi
@@ -11,6 +10,7 @@ import pulumi_tls as tls
 from components import manifests
 from components.config import KeyAlgorithm
 from components.namespaces import Namespace
+from components.restarts import restart_when_changed, sha256_of
 
 _KEY_PARAMETERS: dict[KeyAlgorithm, dict] = {
     "ECDSA-P256": {"algorithm": "ECDSA", "ecdsa_curve": "P256"},
@@ -49,15 +49,24 @@ class MutualTlsPkiArgs:
     ca_validity_hours: int
 
 
+# On the pod template of every workload that mounts the material.
+CHECKSUM_ANNOTATION = "checksum/mtls"
+
+
 @dataclass(frozen=True)
 class TlsMount:
     """What a chart needs to mount one side of the link."""
 
     secret: str
-    # Changes whenever any certificate of the link changes. Put on the pod template, it makes
-    # every pod that mounts the material restart on rotation instead of serving the old one.
+    # Changes whenever any certificate of the link changes (see ``restart_on_rotation``).
     checksum: pulumi.Output[str]
     ready: pulumi.Resource  # the Secret's ConfigGroup: mount only after it exists
+
+    def restart_on_rotation(self, kind: str, name: str) -> pulumi.ResourceTransform:
+        """A transform for the Chart that renders the workload ``kind``/``name`` (apps/v1):
+        the certificates' checksum on its pod template, so that its pods restart when a
+        certificate is renewed instead of serving the old one (components/restarts.py)."""
+        return restart_when_changed(kind, name, CHECKSUM_ANNOTATION, self.checksum)
 
 
 class MutualTlsPki(pulumi.ComponentResource):
@@ -140,9 +149,7 @@ class MutualTlsPki(pulumi.ComponentResource):
             ],
             child,
         )
-        checksum = pulumi.Output.all(ca.cert_pem, server_cert, client_cert).apply(
-            lambda pems: hashlib.sha256("".join(pems).encode()).hexdigest()
-        )
+        checksum = sha256_of(ca.cert_pem, server_cert, client_cert)
         self.server = TlsMount(secret=server.secret, checksum=checksum, ready=secrets)
         self.client = TlsMount(secret=client.secret, checksum=checksum, ready=secrets)
         self.register_outputs(

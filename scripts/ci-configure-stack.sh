@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Points a stack at its environment in CI, from the GitHub environment's secrets and
-# variables (never from files in the repository). Runs after the Pulumi CLI is installed;
-# the backend (PULUMI_BACKEND_URL or PULUMI_ACCESS_TOKEN) and PULUMI_CONFIG_PASSPHRASE come
-# from the environment.
+# variables (never from files in the repository), and fails early when this runner cannot
+# reach the cluster. Runs after the Pulumi CLI is installed; the backend (PULUMI_BACKEND_URL
+# or PULUMI_ACCESS_TOKEN) and PULUMI_CONFIG_PASSPHRASE come from the environment.
 #   KUBECONFIG_CONTENT  secret    the cluster's kubeconfig, stored as a stack secret
+#                                 (unset: the runner's own kubeconfig, e.g. kind's)
 #   KUBE_CONTEXT        variable  its context (default: the kubeconfig's current context)
 #   GRAFANA_URL         variable  where the runner reaches Grafana's API
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 pulumi stack select --create "$stack"
 if [ -n "${KUBECONFIG_CONTENT:-}" ]; then
+  # On stdin, never on a command line.
   printf '%s\n' "$KUBECONFIG_CONTENT" | pulumi config set --secret runtime-defense:kubeconfig
 fi
 if [ -n "${KUBE_CONTEXT:-}" ]; then
@@ -21,4 +23,26 @@ else
 fi
 if [ -n "${GRAFANA_URL:-}" ]; then
   pulumi config set --path 'runtime-defense:grafana.url' "$GRAFANA_URL"
+fi
+
+# The cluster must answer from here: a runner outside its network fails now, with a reason,
+# rather than half way through an update.
+if command -v kubectl >/dev/null; then
+  kubectl_args=()
+  if [ -n "${KUBECONFIG_CONTENT:-}" ]; then
+    kubeconfig="$(mktemp)"
+    trap 'rm -f "$kubeconfig"' EXIT
+    printf '%s\n' "$KUBECONFIG_CONTENT" >"$kubeconfig"
+    kubectl_args+=(--kubeconfig "$kubeconfig")
+  fi
+  if [ -n "${KUBE_CONTEXT:-}" ]; then
+    kubectl_args+=(--context "$KUBE_CONTEXT")
+  fi
+  if ! kubectl "${kubectl_args[@]}" get --raw /readyz --request-timeout=20s >/dev/null; then
+    echo "ci-configure-stack.sh: this runner cannot reach the Kubernetes API of stack $stack" \
+      "(context ${KUBE_CONTEXT:-current}); run the job where the cluster is reachable" >&2
+    exit 1
+  fi
+else
+  echo "ci-configure-stack.sh: kubectl not found; not checking that the cluster is reachable" >&2
 fi

@@ -1,284 +1,417 @@
-"""Each policy of the pack in policy/, with resources that pass and resources that fail."""
+"""The policy pack on what the engine hands it: each committed stack's Charts (registered with
+no inputs), the objects they render (real Helm, tests/support/rendering.py), the program's own
+manifests and resources. Every stack passes as built, in `pulumi up` and in a first
+`pulumi preview`; each tampering a user could cause fails the policy that guards it.
+"""
 
 import base64
+import copy
+import functools
+import shutil
+import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
-from harness import ROOT, run_program
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    StackValidationArgs,
+import yaml
+from harness import CHART, ROOT, kubernetes_type, run_program, unknown_paths
+from policy_engine import (
+    ADVISORY,
+    MANDATORY,
+    Finding,
+    Resource,
+    analyze,
+    analyze_stack,
+    kubernetes_object,
+    mandatory,
+    rules,
+    stack_resources,
 )
+from rendering import STACKS, Obj, find_helm, render_stack
 
-sys.path.insert(0, str(ROOT / "policy"))
-import rules
-
-
-def options():
-    return PolicyResourceOptions(
-        protect=False,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-    )
+from components.charts import PINNED_CHARTS
 
 
-def violations(validate, resource_type: str, props: dict) -> list[str]:
-    found: list[str] = []
-    args = ResourceValidationArgs(resource_type, props, f"urn:pulumi:dev::p::{resource_type}::x", "x", options(), None)
-    validate(args, lambda message, urn=None: found.append(message))
-    return found
+def rendered(name: str):
+    helm, why = find_helm()
+    if helm is None:
+        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
+    return render_stack(name)
 
 
-def stack_violations(validate, resources: list[tuple[str, dict]]) -> list[str]:
-    found: list[str] = []
-    policy_resources = [
-        PolicyResource(t, props, f"urn:pulumi:dev::p::{t}::r{i}", f"r{i}", options(), None, None, [], {})
-        for i, (t, props) in enumerate(resources)
+@pytest.fixture(scope="module", params=sorted(STACKS))
+def stack(request):
+    return rendered(request.param)
+
+
+def profile(name: str) -> str:
+    return STACKS[name][1].get("profile", "current")
+
+
+CURRENT = [name for name in sorted(STACKS) if profile(name) == "current"]  # Falco -> Falcosidekick over HTTPS
+TUTORIAL = [name for name in sorted(STACKS) if profile(name) == "tutorial"]  # falco-exporter -> Falco gRPC
+
+
+def registered(run, stack) -> list[Resource]:
+    """What ``run`` registers, with the rendered chart objects of ``stack`` as the engine
+    registers them: after their Chart's transforms (the restart annotation)."""
+    charts = run.charts()
+    objects = [
+        Obj(o.source, run.transformed(charts[o.source], kubernetes_type(o.body["apiVersion"], o.kind), o.name, o.body))
+        for o in stack.objects
+        if o.source in charts
     ]
-    validate(StackValidationArgs(policy_resources), lambda message, urn=None: found.append(message))
-    return found
+    return stack_resources(run, objects)
 
 
-def workload(kind: str, containers: list[dict], init: list[dict] | None = None, annotations=None) -> tuple[str, dict]:
-    pod = {"containers": containers, **({"initContainers": init} if init else {})}
-    if kind == "Pod":
-        return "kubernetes:core/v1:Pod", {"metadata": {"annotations": annotations or {}}, "spec": pod}
-    group = "batch/v1" if kind == "Job" else "apps/v1"
-    return f"kubernetes:{group}:{kind}", {"metadata": {}, "spec": {"template": {"spec": pod}}}
+@functools.cache
+def as_built(name: str) -> tuple[list[Resource], list[Finding]]:
+    """A stack's resources and what the pack reports on them (analysed once per session)."""
+    resources = registered(render_stack(name).run, render_stack(name))
+    return resources, analyze_stack(resources)
 
 
-SIZED = {"requests": {"cpu": "10m", "memory": "16Mi"}}
-V4 = "kubernetes:helm.sh/v4:Chart"
+def edit(kind: str, name: str, how: Callable[[dict], None]) -> Callable[[Obj], dict | None]:
+    """A change that edits one rendered object (a deep copy) in place with ``how``."""
+
+    def change(obj: Obj) -> dict | None:
+        if obj.kind != kind or obj.name != name or obj.source == "program":
+            return None
+        body = copy.deepcopy(obj.body)
+        how(body)
+        return body
+
+    return change
+
+
+def introduced(stack, change: Callable[[Obj], dict | None]) -> list[str]:
+    """The mandatory violations ``change`` adds. Resource policies judge each resource on its
+    own, so only the changed objects need judging again."""
+    originals, changed = [], []
+    for obj in stack.objects:
+        body = change(obj)
+        if body is not None:
+            originals.append(kubernetes_object(obj.body, obj.source))
+            changed.append(kubernetes_object(body, obj.source))
+    assert changed, "the change touched no object"
+    before = set(mandatory([f for r in originals for f in analyze(r)]))
+    return [v for v in mandatory([f for r in changed for f in analyze(r)]) if v not in before]
+
+
+def pod_spec(body: dict) -> dict:
+    return body["spec"]["template"]["spec"]
+
+
+def container(body: dict, name: str) -> dict:
+    return next(c for c in pod_spec(body)["containers"] if c["name"] == name)
+
+
+# -- as the engine sends it -------------------------------------------------------------------
+
+
+def test_a_chart_as_the_engine_registers_it_passes():
+    """Helm v4 Chart reaches the pack with no input properties: nothing to judge, no failure."""
+    assert analyze(Resource(CHART, "falco", {})) == []
+
+
+def test_every_stack_passes_as_built(stack):
+    _, findings = as_built(stack.name)
+    assert mandatory(findings) == []
+    advisories = sorted({str(f) for f in findings if f.level == ADVISORY})
+    if stack.profile == "current":  # Loki serves no TLS inside the cluster: the one advisory
+        assert advisories == [
+            "[falco-event-forwarding-over-tls] Falcosidekick forwards events in plain HTTP (LOKI_HOSTPORT="
+            f"{stack.run.chart_values('falcosidekick')['config']['loki']['hostport']})"
+        ]
+    else:
+        assert advisories == []
+
+
+def test_every_stack_passes_in_a_first_preview(stack):
+    """In `pulumi preview` the certificates, keys and passwords are unknown (the Secrets
+    holding them, the restart annotation): nothing fails, and no policy is skipped."""
+    stack_name, config = STACKS[stack.name]
+    preview = run_program(config, stack=stack_name, preview=True)
+    resources = registered(preview, stack)
+    unknown = [r for r in resources if unknown_paths(r.props)]
+    assert {"kubernetes:apps/v1:DaemonSet", "kubernetes:core/v1:Secret"} <= {r.type for r in unknown}
+    # What differs from the stack as built (and passes there) is what holds unknown values.
+    findings = [f for r in unknown for f in analyze(r)] + analyze_stack(resources, stack_only=True)
+    assert mandatory(findings) == []
+    assert not [f for f in findings if "during preview" in f.message]
+
+
+def test_the_policies_judge_the_rendered_objects(stack):
+    """Each policy has something to judge in every stack (a policy that never looks at
+    anything would pass everything)."""
+    resources, _ = as_built(stack.name)
+    types = {r.type for r in resources}
+    assert {"kubernetes:apps/v1:DaemonSet", "kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Secret"} <= types
+    labelled = [r for r in resources if rules.chart_label(r.props)]
+    assert len(labelled) > 50
+    assert {rules.chart_label(r.props) for r in labelled} - set(rules.pins().charts), "subcharts are judged too"
 
 
 # -- charts-pinned ----------------------------------------------------------------------------
 
 
-def test_a_chart_with_an_exact_version_and_repository_passes():
-    props = {"chart": "falco", "version": "9.1.0", "repositoryOpts": {"repo": "https://falcosecurity.github.io/charts"}}
-    assert violations(rules.charts_pinned, V4, props) == []
+def test_an_object_from_an_unpinned_chart_fails(stack):
+    def bump(body):
+        body["metadata"]["labels"]["helm.sh/chart"] = "falco-9.9.9"
+
+    assert introduced(stack, edit("DaemonSet", "falco", bump)) == [
+        "[charts-pinned] DaemonSet falco/falco comes from chart falco-9.9.9, which components/charts.py does "
+        f"not pin (pinned: {', '.join(sorted(rules.pins().charts))})"
+    ]
 
 
-@pytest.mark.parametrize(
-    ("props", "expected"),
-    [
-        ({"chart": "falco", "repositoryOpts": {"repo": "https://x"}}, "exact version, not 'the latest'"),
-        ({"chart": "falco", "version": "^9.1", "repositoryOpts": {"repo": "https://x"}}, "not '^9.1'"),
-        ({"chart": "falco", "version": "9.x", "repositoryOpts": {"repo": "https://x"}}, "not '9.x'"),
-        ({"chart": "falco", "version": "9.1.0"}, "must name its repository"),
-    ],
-)
-def test_an_unpinned_chart_fails(props, expected):
-    found = violations(rules.charts_pinned, V4, props)
-    assert len(found) == 1 and expected in found[0]
+def test_an_archive_that_does_not_match_its_pin_fails(tmp_path, monkeypatch):
+    """A vendored archive swapped for another build of the same version."""
+    shutil.copytree(ROOT / "components", tmp_path / "components")
+    shutil.copytree(ROOT / "charts", tmp_path / "charts")
+    (tmp_path / "charts" / "falcosidekick-0.14.0.tgz").write_bytes(
+        (ROOT / "charts" / "falcosidekick-0.14.0.tgz").read_bytes() + b"\0"
+    )
+    monkeypatch.setattr(rules, "PROJECT", tmp_path)
+    obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "falcosidekick", "namespace": "falco"}}
+    obj["metadata"]["labels"] = {"helm.sh/chart": "falcosidekick-0.14.0"}
+    assert mandatory(analyze(kubernetes_object(obj, "falcosidekick"))) == [
+        "[charts-pinned] Service falco/falcosidekick comes from chart falcosidekick-0.14.0: "
+        "charts/falcosidekick-0.14.0.tgz does not match the sha256 pinned in components/charts.py"
+    ]
 
 
-def test_the_programs_own_charts_are_pinned_and_hold_no_credentials():
-    for profile in ("current", "tutorial"):
-        for chart in run_program({"profile": profile}).charts().values():
-            props = {"chart": chart.plain("chart"), "version": chart.plain("version"), **chart.plain_inputs()}
-            assert violations(rules.charts_pinned, V4, props) == []
-            assert violations(rules.no_plaintext_credentials, V4, props) == []
+def test_subcharts_are_read_from_the_pinned_archives():
+    pins = rules.pins()
+    assert pins.archive_problems == {}
+    assert pins.parents("grafana-12.11.1") == {"kube-prometheus-stack-88.5.3"}
+    assert pins.parents("promtail-6.17.1") == {"loki-stack-2.10.3"}
+    assert pins.parents("grafana-99.0.0") == set()
+
+
+def test_a_helm_release_is_refused_its_objects_are_invisible():
+    release = Resource(rules.HELM_RELEASE, "falco", {"chart": "falco", "version": "9.1.0"})
+    assert [f.policy for f in analyze(release) if f.level == MANDATORY] == ["charts-pinned"]
 
 
 # -- no-plaintext-credentials -----------------------------------------------------------------
 
-PEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n"
+
+def test_a_plaintext_password_in_a_config_map_fails(stack):
+    def add_password(body):
+        body["data"]["grafana.ini"] += "[security]\nadmin_password = hunter2\n"
+
+    assert introduced(stack, edit("ConfigMap", "kube-prometheus-stack-grafana", add_password)) == [
+        "[no-plaintext-credentials] ConfigMap monitoring/kube-prometheus-stack-grafana key 'grafana.ini' "
+        "sets admin_password in plain text: use a Secret"
+    ]
 
 
-def test_secret_references_in_values_pass():
-    values = {"grafana": {"admin": {"existingSecret": "grafana-admin", "passwordKey": "admin-password"}}}
-    assert violations(rules.no_plaintext_credentials, V4, {"values": values}) == []
+def test_a_private_key_in_a_config_map_fails(stack):
+    def add_key(body):
+        body["data"]["client.key"] = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n"
+
+    assert introduced(stack, edit("ConfigMap", "falco", add_key)) == [
+        "[no-plaintext-credentials] ConfigMap falco/falco key 'client.key' holds a private key: use a Secret"
+    ]
 
 
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ({"grafana": {"adminPassword": "hunter2"}}, "credential at grafana.adminPassword"),
-        (
-            {"loki": {"storage": {"s3": {"secretAccessKey": "AKIA/xyz"}}}},
-            "credential at loki.storage.s3.secretAccessKey",
-        ),
-        ({"certs": {"server": {"key": PEM}}}, "private key at certs.server.key"),
-    ],
-)
-def test_credentials_in_values_fail(values, expected):
-    found = violations(rules.no_plaintext_credentials, V4, {"values": values})
-    assert len(found) == 1 and expected in found[0]
+def test_a_literal_password_in_env_fails(stack):
+    def literal(body):
+        env = container(body, "grafana")["env"]
+        variable = next(e for e in env if e["name"] == "GF_SECURITY_ADMIN_PASSWORD")
+        variable.pop("valueFrom")
+        variable["value"] = "hunter2"
+
+    assert introduced(stack, edit("Deployment", "kube-prometheus-stack-grafana", literal)) == [
+        "[no-plaintext-credentials] Deployment monitoring/kube-prometheus-stack-grafana: containers 'grafana' "
+        "sets GF_SECURITY_ADMIN_PASSWORD in plain text: use valueFrom.secretKeyRef"
+    ]
 
 
-def test_config_maps_without_credentials_pass():
-    props = {"data": {"config.yaml": "auth_enabled: false\nserver:\n  http_listen_port: 3100\n"}}
-    assert violations(rules.no_plaintext_credentials, rules.CONFIG_MAP, props) == []
-
-
-@pytest.mark.parametrize(
-    "data",
-    [{"tls.key": PEM}, {"config.yaml": "storage:\n  s3:\n    secret_access_key: abc123\n"}],
-)
-def test_config_maps_with_credentials_fail(data):
-    assert len(violations(rules.no_plaintext_credentials, rules.CONFIG_MAP, {"data": data})) == 1
+def test_the_charts_default_grafana_password_fails():
+    """What kube-prometheus-stack renders when its Grafana is not given an existing Secret."""
+    default = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "kube-prometheus-stack-grafana", "namespace": "monitoring"},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in {"admin-password": "prom-operator"}.items()},
+    }
+    assert mandatory(analyze(kubernetes_object(default, "kube-prometheus-stack"))) == [
+        "[no-plaintext-credentials] Secret monitoring/kube-prometheus-stack-grafana key 'admin-password' is a "
+        "chart's default Grafana admin password"
+    ]
 
 
 # -- falco-events-over-tls --------------------------------------------------------------------
 
 
-def falco_config_map(falco_yaml: str) -> dict:
-    return {"data": {"falco.yaml": falco_yaml}}
+def falco_yaml(how: Callable[[dict], None]) -> Callable[[dict], None]:
+    def change(body):
+        config = yaml.safe_load(body["data"]["falco.yaml"])
+        how(config)
+        body["data"]["falco.yaml"] = yaml.safe_dump(config)
+
+    return change
 
 
-HTTPS_MTLS = """
-http_output:
-  enabled: true
-  url: https://falcosidekick.falco.svc.cluster.local:2801/
-  mtls: true
-  insecure: false
-"""
-GRPC_MTLS = """
-grpc:
-  enabled: true
-  bind_address: 0.0.0.0:5060
-  private_key: /etc/falco/certs/server.key
-  cert_chain: /etc/falco/certs/server.crt
-  root_certs: /etc/falco/certs/ca.crt
-"""
+@pytest.mark.parametrize("name", CURRENT)
+def test_falcos_http_output_over_plain_http_fails(name):
+    stack = rendered(name)
 
+    def plain(config):
+        config["http_output"]["url"] = config["http_output"]["url"].replace("https://", "http://")
 
-@pytest.mark.parametrize(
-    "falco_yaml", [HTTPS_MTLS, GRPC_MTLS, "grpc:\n  enabled: true\n  bind_address: unix:///run/falco/falco.sock\n"]
-)
-def test_falco_sending_over_mtls_passes(falco_yaml):
-    assert violations(rules.falco_events_over_tls, rules.CONFIG_MAP, falco_config_map(falco_yaml)) == []
-
-
-@pytest.mark.parametrize(
-    ("falco_yaml", "expected"),
-    [
-        (HTTPS_MTLS.replace("https://", "http://"), "https:// URL"),
-        (HTTPS_MTLS.replace("mtls: true", "mtls: false"), "mutual TLS"),
-        (HTTPS_MTLS.replace("insecure: false", "insecure: true"), "mutual TLS"),
-        (GRPC_MTLS.replace("  root_certs: /etc/falco/certs/ca.crt\n", ""), "root_certs unset"),
-    ],
-)
-def test_falco_sending_in_clear_fails(falco_yaml, expected):
-    found = violations(rules.falco_events_over_tls, rules.CONFIG_MAP, falco_config_map(falco_yaml))
-    assert len(found) == 1 and expected in found[0]
-
-
-def sidekick(env: dict, image="docker.io/falcosecurity/falcosidekick:2.32.0"):
-    container = {"name": "falcosidekick", "image": image, "env": [{"name": k, "value": v} for k, v in env.items()]}
-    return workload("Deployment", [container])
-
-
-def test_falcosidekick_with_mutual_tls_passes():
-    kind, props = sidekick({"TLSSERVER_DEPLOY": "true", "TLSSERVER_MUTUALTLS": "true"})
-    assert violations(rules.falco_events_over_tls, kind, props) == []
-
-
-@pytest.mark.parametrize("env", [{}, {"TLSSERVER_DEPLOY": "true", "TLSSERVER_MUTUALTLS": "false"}])
-def test_falcosidekick_without_mutual_tls_fails(env):
-    kind, props = sidekick(env)
-    assert len(violations(rules.falco_events_over_tls, kind, props)) == 1
-
-
-def test_falcosidekick_ui_is_not_the_event_receiver():
-    kind, props = sidekick({}, image="docker.io/falcosecurity/falcosidekick-ui:2.2.0")
-    assert violations(rules.falco_events_over_tls, kind, props) == []
-
-
-def test_event_forwarding_in_plain_http_is_reported():
-    def secret(hostport):
-        return {"data": {"LOKI_HOSTPORT": base64.b64encode(hostport.encode()).decode(), "SLACK_WEBHOOKURL": ""}}
-
-    assert violations(rules.falco_event_forwarding_over_tls, rules.SECRET, secret("https://loki:3100")) == []
-    found = violations(rules.falco_event_forwarding_over_tls, rules.SECRET, secret("http://loki:3100"))
-    assert found == ["Falcosidekick forwards events in plain HTTP (LOKI_HOSTPORT=http://loki:3100)"]
-
-
-# -- workloads-request-cpu-and-memory ---------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", ["Deployment", "DaemonSet", "StatefulSet", "Job", "Pod"])
-def test_sized_workloads_pass(kind):
-    resource_type, props = workload(
-        kind, [{"name": "app", "resources": SIZED}], init=[{"name": "init", "resources": SIZED}]
-    )
-    assert violations(rules.workloads_request_cpu_and_memory, resource_type, props) == []
-
-
-def test_unsized_containers_fail_init_containers_included():
-    resource_type, props = workload(
-        "DaemonSet",
-        [{"name": "app", "resources": {"requests": {"cpu": "10m"}}}],
-        init=[{"name": "loader"}],
-    )
-    assert violations(rules.workloads_request_cpu_and_memory, resource_type, props) == [
-        "initContainers 'loader' requests no cpu or memory",
-        "containers 'app' requests no memory",
+    assert introduced(stack, edit("ConfigMap", "falco", falco_yaml(plain))) == [
+        "[falco-events-over-tls] ConfigMap falco/falco: Falco's http_output must post to an https:// URL, not "
+        "'http://falcosidekick.falco.svc.cluster.local:2801/'"
     ]
 
 
-def test_helm_test_pods_are_not_workloads():
-    resource_type, props = workload("Pod", [{"name": "t"}], annotations={"helm.sh/hook": "test"})
-    assert violations(rules.workloads_request_cpu_and_memory, resource_type, props) == []
+@pytest.mark.parametrize("name", CURRENT)
+def test_falcos_http_output_without_a_client_certificate_fails(name):
+    stack = rendered(name)
+
+    def no_mtls(config):
+        config["http_output"]["mtls"] = False
+
+    assert [v.split(":")[0] for v in introduced(stack, edit("ConfigMap", "falco", falco_yaml(no_mtls)))] == [
+        "[falco-events-over-tls] ConfigMap falco/falco"
+    ]
 
 
-# -- no-latest-images -------------------------------------------------------------------------
+@pytest.mark.parametrize("name", TUTORIAL)
+def test_falcos_grpc_server_on_tcp_without_client_verification_fails(name):
+    stack = rendered(name)
+
+    def no_root(config):
+        del config["grpc"]["root_certs"]
+
+    assert introduced(stack, edit("ConfigMap", "falco", falco_yaml(no_root))) == [
+        "[falco-events-over-tls] ConfigMap falco/falco: Falco's gRPC server listens on TCP without mutual TLS "
+        "(root_certs unset)"
+    ]
 
 
-@pytest.mark.parametrize(
-    "image",
-    ["docker.io/falcosecurity/falco:0.44.1", "registry:5000/team/app:1.2", "grafana/loki@sha256:" + "a" * 64],
-)
-def test_pinned_images_pass(image):
-    resource_type, props = workload("Deployment", [{"name": "c", "image": image}])
-    assert violations(rules.no_latest_images, resource_type, props) == []
+@pytest.mark.parametrize("name", CURRENT)
+def test_falcosidekick_without_client_certificates_fails(name):
+    stack = rendered(name)
+
+    def optional(body):
+        env = container(body, "falcosidekick")["env"]
+        next(e for e in env if e["name"] == "TLSSERVER_MUTUALTLS")["value"] = "false"
+
+    assert introduced(stack, edit("Deployment", "falcosidekick", optional)) == [
+        "[falco-events-over-tls] Deployment falco/falcosidekick: Falcosidekick must receive events over TLS with "
+        "client certificates required"
+    ]
 
 
-@pytest.mark.parametrize("image", ["busybox", "busybox:latest", "registry:5000/team/app"])
-def test_unpinned_images_fail(image):
-    resource_type, props = workload("Deployment", [{"name": "c", "image": image}])
-    assert len(violations(rules.no_latest_images, resource_type, props)) == 1
+@pytest.mark.parametrize("name", TUTORIAL)
+def test_falco_exporter_without_its_client_certificate_fails(name):
+    stack = rendered(name)
+
+    def unmounted(body):
+        container(body, "falco-exporter")["volumeMounts"] = []
+
+    assert introduced(stack, edit("DaemonSet", "falco-exporter", unmounted)) == [
+        "[falco-events-over-tls] DaemonSet falco/falco-exporter: falco-exporter dials "
+        "falco-grpc.falco.svc.cluster.local without its client certificate mounted from a Secret at /etc/falco/certs"
+    ]
+
+
+# -- workloads-sized, images-pinned -----------------------------------------------------------
+
+
+def test_an_unsized_container_fails(stack):
+    def unsized(body):
+        resources = pod_spec(body)["initContainers"][0]["resources"]
+        del resources["requests"]["memory"], resources["limits"]["memory"]
+
+    introduced_ = introduced(stack, edit("DaemonSet", "falco", unsized))
+    assert len(introduced_) == 1
+    assert introduced_[0].startswith("[workloads-sized] DaemonSet falco/falco: initContainers ")
+    assert introduced_[0].endswith("has no a memory request and no a memory limit")
+
+
+def test_an_unpinned_image_fails(stack):
+    def unpinned(body):
+        container(body, "falco")["image"] = "docker.io/falcosecurity/falco:latest"
+
+    label = next(o for o in stack.objects if o.kind == "DaemonSet" and o.name == "falco").labels["helm.sh/chart"]
+    assert introduced(stack, edit("DaemonSet", "falco", unpinned)) == [
+        "[images-pinned] DaemonSet falco/falco: containers 'falco' runs 'docker.io/falcosecurity/falco:latest', "
+        f"which components/charts.py does not pin for chart {label}"
+    ]
+
+
+def test_an_image_pinned_for_another_chart_fails(stack):
+    """Pinned, but not for this chart: Falco's DaemonSet running the exporter's image."""
+    other = "docker.io/falcosecurity/falco-exporter:0.8.7"
+
+    def swapped(body):
+        container(body, "falco")["image"] = other
+
+    assert [v.split(" runs ")[1].split(",")[0] for v in introduced(stack, edit("DaemonSet", "falco", swapped))] == [
+        f"'{other}'"
+    ]
+
+
+def test_the_operator_run_prometheus_image_is_judged(stack):
+    def unpinned(body):
+        body["spec"]["image"] = "quay.io/prometheus/prometheus:v9.9.9"
+
+    assert [
+        v.split(":")[0] for v in introduced(stack, edit("Prometheus", "kube-prometheus-stack-prometheus", unpinned))
+    ] == ["[images-pinned] Prometheus monitoring/kube-prometheus-stack-prometheus"]
 
 
 # -- one-default-grafana-data-source ----------------------------------------------------------
 
 
-def provisioned(name: str, default: bool) -> tuple[str, dict]:
-    text = f"apiVersion: 1\ndatasources:\n- name: {name}\n  type: prometheus\n  isDefault: {str(default).lower()}\n"
-    return rules.CONFIG_MAP, {"metadata": {"labels": {"grafana_datasource": "1"}}, "data": {"ds.yaml": text}}
-
-
-def test_one_default_passes():
-    resources = [
-        provisioned("Prometheus", True),
-        (rules.DATA_SOURCE, {"name": "Loki (runtime-defense)", "isDefault": False}),
-    ]
-    assert stack_violations(rules.one_default_data_source, resources) == []
-
-
-@pytest.mark.parametrize(
-    "second",
-    [provisioned("Loki", True), (rules.DATA_SOURCE, {"name": "Loki", "isDefault": True})],
-)
-def test_two_defaults_fail(second):
-    found = stack_violations(rules.one_default_data_source, [provisioned("Prometheus", True), second])
-    assert len(found) == 1 and "marks 2" in found[0]
-
-
-def test_the_pack_has_every_policy():
-    assert {p.name for p in rules.POLICIES} == {
-        "charts-pinned",
-        "no-plaintext-credentials",
-        "falco-events-over-tls",
-        "falco-event-forwarding-over-tls",
-        "workloads-request-cpu-and-memory",
-        "no-latest-images",
-        "one-default-grafana-data-source",
+def provisioned(name: str) -> Resource:
+    text = f"apiVersion: 1\ndatasources:\n- name: {name}\n  type: loki\n  isDefault: true\n"
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "loki-datasource", "namespace": "logging", "labels": {"grafana_datasource": "1"}},
+        "data": {"ds.yaml": text},
     }
+    return kubernetes_object(body, "loki")
+
+
+def test_a_second_default_data_source_fails(stack):
+    """loki-stack's own data source ConfigMap, marked default, next to the program's default Prometheus."""
+    resources, _ = as_built(stack.name)
+    found = mandatory(analyze_stack([*resources, provisioned("Loki")], stack_only=True))
+    assert found == [
+        "[one-default-grafana-data-source] Grafana accepts one default data source, this stack marks 2: "
+        "['Prometheus', 'Loki']"
+    ]
+
+
+# -- the pack runs with its own dependencies only ---------------------------------------------
+
+
+def test_the_pack_loads_with_only_its_own_requirements():
+    """`pulumi preview --policy-pack policy` runs the pack in policy/venv (pulumi, pulumi-policy,
+    PyYAML): the pin table must load without the program's other SDKs."""
+    names = lambda path: {  # noqa: E731
+        line.split("==")[0].strip().lower() for line in path.read_text().splitlines() if "==" in line
+    }
+    missing = names(ROOT / "requirements.txt") - names(ROOT / "policy" / "requirements.txt")
+    blocked = sorted({name.replace("-", "_") for name in missing} | {"components"})
+    script = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError("not in the policy pack's venv: " + name)
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {str(ROOT / "policy")!r})
+import rules
+print(len(rules.pins().charts), len(rules.POLICIES))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(len(PINNED_CHARTS)), str(len(rules.POLICIES))]

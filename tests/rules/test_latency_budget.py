@@ -8,6 +8,7 @@ the README must state each total this test computes.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 from chart_keys import unknown_keys
-from harness import ROOT, ProgramRun, Secret, run_program
-from rendering import Obj, find_helm, helm_template, normalize, releases
+from harness import ROOT, ProgramRun, Secret
+from rendering import Obj, find_helm, render_config
 
 from components.charts import FALCOSIDEKICK
 
@@ -94,12 +95,8 @@ def deploy(config: dict[str, Any], charts: tuple[str, ...]) -> Deployed:
     helm, why = find_helm()
     if helm is None:
         pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
-    run = run_program(config)
-    found = releases(run)
-    objects = [
-        Obj(name, body) for name in charts for body in normalize(helm_template(found[name]), found[name].namespace)
-    ]
-    return Deployed(run, objects + [Obj("program", body) for body in run.manifests()])
+    rendered = render_config(f"latency {json.dumps(config, sort_keys=True)} {charts}", "dev", config, only=charts)
+    return Deployed(rendered.run, rendered.objects)
 
 
 def sidekick_path(deployed: Deployed) -> list[Hop]:

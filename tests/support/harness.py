@@ -2,8 +2,13 @@
 
 The program (``__main__.py``) is executed with ``runpy`` exactly as the Pulumi CLI would
 run it, after ``pulumi.runtime.set_mocks``. Every registration is recorded with its type,
-name, inputs (secrets still marked), parent, provider and dependencies, and the stack's
+name, inputs (secrets still marked, and, in a preview, values not yet known as
+``pulumi.output.Unknown``), parent, provider, dependencies and transforms, and the stack's
 exports are resolved with their secretness.
+
+``run_program(..., preview=True)`` evaluates the program as `pulumi preview` does before a
+first deploy: every resource is new, so what its provider computes (keys, certificates,
+generated passwords, IDs) is unknown, and everything derived from it stays unknown.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
@@ -47,6 +53,8 @@ class Registration:
     dependencies: list[str]
     custom: bool
     transforms: int = 0  # transforms registered on the resource (the mock monitor does not run them)
+    # The transforms themselves, to apply by hand (``ProgramRun.transformed``).
+    transform_functions: list[Callable[[pulumi.ResourceTransformArgs], Any]] = field(default_factory=list)
 
     def plain(self, key: str) -> Any:
         """An input with every secret marker removed (see ``reveal``)."""
@@ -57,6 +65,16 @@ class Registration:
 
     def plain_inputs(self) -> dict[str, Any]:
         return reveal(self.inputs)
+
+    def unknown(self, key: str) -> list[str]:
+        """Paths under the input ``key`` whose value is not known (only ever in a preview)."""
+        return unknown_paths(self.inputs.get(key), key)
+
+
+def kubernetes_type(api_version: str, kind: str) -> str:
+    """The Pulumi type token of a Kubernetes object, as Chart v4 and ConfigGroup register it:
+    ``v1``/``ConfigMap`` -> ``kubernetes:core/v1:ConfigMap``."""
+    return f"kubernetes:{'core/' if '/' not in api_version else ''}{api_version}:{kind}"
 
 
 def reveal(value: Any) -> Any:
@@ -70,6 +88,19 @@ def reveal(value: Any) -> Any:
     if isinstance(value, list):
         return [reveal(v) for v in value]
     return value
+
+
+def unknown_paths(value: Any, path: str = "") -> list[str]:
+    """Dotted paths of the unknown values inside ``value``."""
+    if isinstance(value, Unknown):
+        return [path]
+    if rpc.is_rpc_secret(value):
+        return unknown_paths(rpc.unwrap_rpc_secret(value), path)
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in unknown_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in unknown_paths(v, f"{path}[{i}]")]
+    return []
 
 
 def contains_secret(value: Any) -> bool:
@@ -87,31 +118,55 @@ Emulator = Callable[[pulumi.runtime.MockResourceArgs], "dict[str, Any] | None"]
 
 class ProgramMocks(pulumi.runtime.Mocks):
     """Echoes inputs as outputs, plus what providers compute (password results, and, when an
-    emulator is given, real keys and certificates for pulumi-tls resources)."""
+    emulator is given, real keys and certificates for pulumi-tls resources).
 
-    def __init__(self, emulators: Iterable[Emulator] = (), reads: Mapping[tuple[str, str], dict] | None = None):
+    With ``preview`` every registered resource is new and its provider has not run: what it
+    would compute, and its ID, are unknown (as the engine reports them in `pulumi preview`).
+    """
+
+    def __init__(
+        self,
+        emulators: Iterable[Emulator] = (),
+        reads: Mapping[tuple[str, str], dict] | None = None,
+        preview: bool = False,
+    ):
         self.emulators = list(emulators)
         self.reads = dict(reads or {})  # (type, id) -> state of an existing resource read with .get()
+        self.preview = preview
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.resource_id:
             return args.resource_id, self.reads[(args.typ, args.resource_id)]
-        outputs = dict(args.inputs)
+        outputs = {key: _unknown_to_wire(value) for key, value in args.inputs.items()}
+        computed: dict[str, Any] = {}
         for emulate in self.emulators:
-            computed = emulate(args)
-            if computed is not None:
-                outputs.update(computed)
+            emulated = emulate(args)
+            if emulated is not None:
+                computed = emulated
                 break
         else:
             if args.typ == "random:index/randomPassword:RandomPassword":
                 digest = hashlib.sha256(args.name.encode()).hexdigest()
-                outputs["result"] = digest[: int(args.inputs.get("length", 16))]
+                computed = {"result": digest[: int(args.inputs.get("length", 16))]}
             elif args.typ.startswith("tls:index/"):
-                outputs.update(fake_tls_outputs(args))
-        return f"{args.name}-id", outputs
+                computed = fake_tls_outputs(args)
+        if self.preview:
+            return "", {**outputs, **dict.fromkeys(computed, rpc.UNKNOWN)}
+        return f"{args.name}-id", {**outputs, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}
+
+
+def _unknown_to_wire(value: Any) -> Any:
+    """An input echoed as an output, its unknown parts as the engine's unknown sentinel."""
+    if isinstance(value, Unknown):
+        return rpc.UNKNOWN
+    if isinstance(value, dict):
+        return {k: _unknown_to_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unknown_to_wire(v) for v in value]
+    return value
 
 
 def fake_tls_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
@@ -152,6 +207,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     custom=request.custom,
                     transforms=len(request.transforms),
+                    transform_functions=pulumi_mocks._resolve_callbacks(request.transforms),
                 )
             )
         return response
@@ -209,6 +265,41 @@ class ProgramRun:
         assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
         return found[0]
 
+    def transformed(self, owner: Registration, type_: str, name: str, props: dict[str, Any]) -> dict[str, Any]:
+        """``props`` of a child of ``owner`` (an object a Chart or ConfigGroup registers) after
+        the transforms of ``owner`` and its ancestors, as the engine applies them; outputs in
+        the result are resolved (``Unknown`` where unknown, as in a preview)."""
+        return _sync_await(_resolve(self.apply_transforms(owner, type_, name, props)[0]))
+
+    def apply_transforms(
+        self, owner: Registration, type_: str, name: str, props: dict[str, Any], custom: bool = True
+    ) -> tuple[dict[str, Any], pulumi.ResourceOptions]:
+        """(props, options) of a resource registered below ``owner`` after the transforms of
+        ``owner`` and its ancestors (the mock monitor does not run them)."""
+        by_urn = {r.urn: r for r in self.resources}
+        chain, registration = [], owner
+        while registration is not None:
+            chain.append(registration)
+            registration = by_urn.get(registration.parent)
+        opts = pulumi.ResourceOptions()
+        for registration in chain:
+            for transform in registration.transform_functions:
+                args = pulumi.ResourceTransformArgs(custom=custom, type_=type_, name=name, props=props, opts=opts)
+                result = transform(args)
+                if result is not None:
+                    props, opts = result.props, result.opts or opts
+        return props, opts
+
+
+async def _resolve(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return await value.future() if await value.is_known() else Unknown()
+    if isinstance(value, dict):
+        return {k: await _resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [await _resolve(v) for v in value]
+    return value
+
 
 class Secret(str):
     """A config value the test stores as a secret (`pulumi config set --secret`)."""
@@ -237,18 +328,20 @@ def run_program(
     emulators: Iterable[Emulator] = (),
     reads: Mapping[tuple[str, str], dict] | None = None,
     expect_error: bool = False,
+    preview: bool = False,
 ) -> ProgramRun:
     """Evaluate ``__main__.py`` with ``config`` (keys without the project prefix).
 
     With ``expect_error`` the program's exception is returned in ``error`` together with
-    whatever was registered before it, instead of being raised.
+    whatever was registered before it, instead of being raised. With ``preview`` the program
+    runs as in `pulumi preview` of a stack with no resources yet (see ``ProgramMocks``).
     """
     config = {k: v for k, v in {**BASE_CONFIG, **config}.items() if v is not None}
     secret_keys = [*secret_keys, *(k for k, v in config.items() if isinstance(v, Secret))]
     settings.ROOT.set(None)
     set_all_config(stack_config(config), [f"{PROJECT}:{k}" for k in secret_keys])
-    monitor = RecordingMonitor(ProgramMocks(emulators, reads))
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    monitor = RecordingMonitor(ProgramMocks(emulators, reads, preview=preview))
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
 
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))

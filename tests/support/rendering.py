@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from harness import ROOT, ProgramRun, Secret, run_program, stack_file_config
+from harness import ROOT, ProgramRun, Secret, kubernetes_type, run_program, stack_file_config
 
 from components.charts import PINNED_CHARTS, PinnedChart
 
@@ -372,22 +372,31 @@ def render_stack(name: str) -> RenderedStack:
 _RENDERED: dict[str, RenderedStack] = {}
 
 
-def render_config(name: str, stack: str, config: dict[str, Any]) -> RenderedStack:
-    """The program with ``config`` as a stack named ``stack``, rendered once per ``name``."""
+def render_config(name: str, stack: str, config: dict[str, Any], only: tuple[str, ...] | None = None) -> RenderedStack:
+    """The program with ``config`` as a stack named ``stack``, rendered once per ``name``
+    (all its releases, or ``only`` those)."""
     if name not in _RENDERED:
-        _RENDERED[name] = _render(name, stack, config)
+        _RENDERED[name] = _render(name, stack, config, only)
     return _RENDERED[name]
 
 
-def _render(name: str, stack: str, config: dict[str, Any]) -> RenderedStack:
+def _render(name: str, stack: str, config: dict[str, Any], only: tuple[str, ...] | None) -> RenderedStack:
     run = run_program(config, stack=stack)
-    found = releases(run)
+    found = {release: r for release, r in releases(run).items() if only is None or release in only}
     with ThreadPoolExecutor(max_workers=4) as pool:
         rendered = dict(zip(found, pool.map(_render_release, found.values()), strict=True))
+    charts = run.charts()
     objects, hooks = [], []
     for release, (bodies, _) in rendered.items():
         for body in bodies:
-            (hooks if is_hook(body) else objects).append(Obj(release, body))
+            if is_hook(body):
+                hooks.append(Obj(release, body))
+                continue
+            # The Chart's transforms (and its ancestors'), as the engine applies them to each object.
+            metadata = body["metadata"]
+            where = f"{metadata['namespace']}/{metadata['name']}" if metadata.get("namespace") else metadata["name"]
+            type_ = kubernetes_type(body["apiVersion"], body["kind"])
+            objects.append(Obj(release, run.transformed(charts[release], type_, f"{release}:{where}", body)))
     objects += [Obj("program", body) for body in run.manifests()]
     return RenderedStack(
         name=name,
