@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Points a stack at its environment in CI, from the GitHub environment's secrets and
 # variables (never from files in the repository), and fails early when this runner cannot
-# reach the cluster. Runs after the Pulumi CLI is installed; the backend (PULUMI_BACKEND_URL
-# or PULUMI_ACCESS_TOKEN) and PULUMI_CONFIG_PASSPHRASE come from the environment.
+# reach the cluster. Runs after the Pulumi CLI is installed; the backend (PULUMI_BACKEND_URL,
+# with PULUMI_ACCESS_TOKEN for Pulumi Cloud) and PULUMI_CONFIG_PASSPHRASE come from the environment.
 #   KUBECONFIG_CONTENT  secret    the cluster's kubeconfig, stored as a stack secret
 #                                 (unset: the runner's own kubeconfig, e.g. kind's)
 #   KUBE_CONTEXT        variable  its context (default: the kubeconfig's current context)
@@ -11,6 +11,13 @@ set -euo pipefail
 stack="${1:?usage: ci-configure-stack.sh <stack>}"
 cd "$(dirname "$0")/.."
 
+# The project's own backend is a directory beside the program (Pulumi.yaml): in CI the state
+# must go elsewhere, named explicitly.
+if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+  echo "ci-configure-stack.sh: PULUMI_BACKEND_URL is not set; set it to the state's bucket (s3://...)" \
+    "or to https://api.pulumi.com (with PULUMI_ACCESS_TOKEN) in the GitHub environment" >&2
+  exit 1
+fi
 pulumi stack select --create "$stack"
 if [ -n "${KUBECONFIG_CONTENT:-}" ]; then
   # On stdin, never on a command line.

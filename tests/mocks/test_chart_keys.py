@@ -2,13 +2,13 @@
 
 import pytest
 from chart_keys import archive_files, chart_index, template_keys, unknown_keys
-from harness import Secret, run_program, stack_file_config
+from harness import Secret, environment_config, run_program
 
 from components.charts import KUBE_PROMETHEUS_STACK, LOKI, LOKI_STACK, PINNED_CHARTS
 
 CONFIGS = {
     "current": {"profile": "current"},
-    "prod": {**stack_file_config("prod"), "lokiS3AccessKeyId": Secret("id"), "lokiS3SecretAccessKey": Secret("key")},
+    "prod": {**environment_config("prod"), "lokiS3AccessKeyId": Secret("id"), "lokiS3SecretAccessKey": Secret("key")},
     "tutorial": {"profile": "tutorial", "logging": {"storageClass": "fast"}},
     "current-existing-monitoring": {
         "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090", "serviceMonitors": True},

@@ -6,11 +6,11 @@ import json
 
 import pulumi
 import pytest
-from harness import CONFIG_GROUP, Secret, run_program, stack_file_config
+from harness import CONFIG_GROUP, Secret, environment_config, run_program
 
 from components.namespaces import retain_on_delete
 
-PROD = stack_file_config("prod")
+PROD = environment_config("prod")
 CREDENTIALS = {"lokiS3AccessKeyId": Secret("AKIAEXAMPLE"), "lokiS3SecretAccessKey": Secret("wJalrXUtnFEMI/EXAMPLEKEY")}
 
 

@@ -309,8 +309,18 @@ class Secret(str):
 BASE_CONFIG: dict[str, Any] = {"grafana": {"url": "http://192.168.49.2:30300"}}
 
 
-def stack_file_config(stack: str) -> dict[str, Any]:
-    """The program's keys of a committed stack file (Pulumi.<stack>.yaml), without the prefix."""
+# The dev stack is each user's own (Pulumi.dev.yaml is untracked: it holds their encryption
+# salt and their Grafana URL): scripts/minikube-up.sh makes it with these keys, everything
+# else is the program's defaults (tests/scripts checks the script sets exactly these).
+MINIKUBE_DEV: dict[str, Any] = {"kubeContext": "minikube", "grafana": {"url": "http://192.168.49.2:30300"}}
+ENVIRONMENTS = ("dev", "prod")
+
+
+def environment_config(stack: str) -> dict[str, Any]:
+    """The program's keys of an environment, without the prefix: dev as scripts/minikube-up.sh
+    makes it on a default minikube, the others from their committed Pulumi.<stack>.yaml."""
+    if stack == "dev":
+        return dict(MINIKUBE_DEV)
     config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     return {key.removeprefix(f"{PROJECT}:"): value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from harness import ROOT, ProgramRun, Secret, kubernetes_type, run_program, stack_file_config
+from harness import ROOT, ProgramRun, Secret, environment_config, kubernetes_type, run_program
 
 from components.charts import PINNED_CHARTS, PinnedChart
 
@@ -41,12 +41,12 @@ LOCAL_HELM = ROOT / ".tools" / "helm" / "helm"  # installed by scripts/test.sh
 
 # The committed stacks, as the tests render them: (stack, config).
 STACKS: dict[str, tuple[str, dict[str, Any]]] = {
-    "dev": ("dev", stack_file_config("dev")),
-    "dev-tutorial": ("dev", {**stack_file_config("dev"), "profile": "tutorial"}),
+    "dev": ("dev", environment_config("dev")),
+    "dev-tutorial": ("dev", {**environment_config("dev"), "profile": "tutorial"}),
     "prod": (
         "prod",
         {
-            **stack_file_config("prod"),
+            **environment_config("prod"),
             "lokiS3AccessKeyId": Secret("AKIAEXAMPLE"),
             "lokiS3SecretAccessKey": Secret("wJalrXUtnFEMI/EXAMPLEKEY"),
         },

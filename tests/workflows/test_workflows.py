@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, stack_file_config
+from harness import ENVIRONMENTS, ROOT, environment_config
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
@@ -198,8 +198,29 @@ def configure_script(tmp_path, reachable: bool) -> tuple[Path, dict]:
     (bin_dir / "kubectl").write_text(f'#!/bin/sh\necho "kubectl $*" >>{log}\nexit {0 if reachable else 1}\n')
     for tool in ("pulumi", "kubectl"):
         (bin_dir / tool).chmod(stat.S_IRWXU)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PULUMI_BACKEND_URL": "s3://state-bucket"}
     return log, env
+
+
+def test_without_an_explicit_backend_nothing_is_configured(tmp_path):
+    """The project's own backend is a directory beside the program (Pulumi.yaml): in CI the
+    state would land on the runner's disk and vanish with it."""
+    log, env = configure_script(tmp_path, reachable=True)
+    del env["PULUMI_BACKEND_URL"]
+    result = subprocess.run(
+        [ROOT / "scripts" / "ci-configure-stack.sh", "prod"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "PULUMI_BACKEND_URL is not set" in result.stderr
+    assert not log.exists()
+
+
+def test_every_job_that_configures_a_stack_names_its_backend():
+    for name in ("preview", "deploy", "renew", "destroy"):
+        for job_name, job in load(name)["jobs"].items():
+            if not any("ci-configure-stack.sh" in str(step.get("run", "")) for step in steps(job)):
+                continue
+            exported = any("PULUMI_BACKEND_URL=" in str(step.get("run", "")) for step in steps(job))
+            assert exported or "PULUMI_BACKEND_URL" in (job.get("env") or {}), f"{name}.{job_name}"
 
 
 def test_the_stack_is_pointed_at_its_cluster_and_the_kubeconfig_never_reaches_a_command_line(tmp_path):
@@ -251,8 +272,7 @@ def test_pull_requests_get_a_preview_of_dev_on_kind_and_of_prod_after_review():
         assert job["permissions"]["pull-requests"] == "write"
     # A fork's token cannot comment; its preview is in the job summary.
     assert kind["steps"][-1]["with"]["comment-on-pr"] == f"${{{{ {SAME_REPOSITORY} }}}}"
-    environments = {p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")}
-    assert environments == {"dev", "prod"}
+    assert set(ENVIRONMENTS) == {"dev", "prod"}
 
 
 def test_a_merge_to_main_updates_prod_with_the_policy_pack():
@@ -275,7 +295,7 @@ def test_certificates_are_renewed_on_a_schedule_without_a_person():
     minute, hour, day, month, weekday = cron.split()
     assert minute.isdigit() and hour.isdigit() and (day, month, weekday) == ("*", "*", "*"), "once a day"
     # Many runs fall inside the shortest renewal window of the committed stacks.
-    windows = [stack_file_config(s).get("pki", {}).get("earlyRenewalHours", 720) for s in ("dev", "prod")]
+    windows = [environment_config(s).get("pki", {}).get("earlyRenewalHours", 720) for s in ("dev", "prod")]
     assert min(windows) >= 7 * 24
     job = workflow["jobs"]["up"]
     assert job["environment"] in MAIN_ONLY  # no reviewer to wait for
