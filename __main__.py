@@ -39,7 +39,7 @@ monitoring = (
         ),
         on_cluster,
     )
-    if cfg.monitoring.deploy
+    if namespaces.monitoring is not None  # made exactly when the baseline is deployed
     else None
 )
 logging = LoggingStack(
@@ -112,7 +112,7 @@ grafana = GrafanaWiring(
         loki_url=logging.query_url,
         prometheus=BaselinePrometheus(monitoring.prometheus_url)
         if monitoring
-        else ExistingPrometheus(existing.prometheus_url),  # config.load sets it without the baseline
+        else ExistingPrometheus(cfg.monitoring.installation().prometheus_url),
         webhook_url=cfg.alerting.webhook_url,
         email_addresses=cfg.alerting.email_addresses,
         falco_namespace=cfg.namespaces.falco,

@@ -33,7 +33,11 @@ def main(profile: str) -> None:
         }
     )
     pulumi.runtime.set_mocks(EchoMocks(), project="runtime-defense", stack="bench", preview=True)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
 
 
 if __name__ == "__main__":

@@ -106,6 +106,12 @@ class MonitoringConfig:
     grafana_ingress: GrafanaIngress | None = None
     install_crds: bool = True  # the Prometheus Operator's CRDs, kept on destroy
 
+    def installation(self) -> ExistingMonitoring:
+        """The existing Prometheus the stack plugs into (load() sets it exactly when deploy is false)."""
+        if self.existing is None:
+            raise ValueError("monitoring.deploy is true: the stack plugs into no existing Prometheus")
+        return self.existing
+
     @property
     def has_prometheus_operator(self) -> bool:
         """Whether ServiceMonitors will be picked up (else scrape annotations are used)."""

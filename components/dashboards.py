@@ -110,8 +110,8 @@ def overview(profile: Profile, prometheus_uid: str, loki_uid: str) -> str:
     if profile == "current":
         builder = builder.with_panel(_logs("Latest Critical and above Falco events", CRITICAL_EVENTS_LOGQL, 12))
     model = builder.build()
-    for panel_id, panel in enumerate(model.panels or [], start=1):
-        panel.id_val = panel_id  # unique ids: Grafana links, alerts and edits refer to panels by id
+    for panel_id, built in enumerate(model.panels or [], start=1):
+        built.id_val = panel_id  # unique ids: Grafana links, alerts and edits refer to panels by id
     return JSONEncoder(sort_keys=True).encode(model)
 
 

@@ -82,12 +82,12 @@ class IngressFences(pulumi.ComponentResource):
         loki_port = logging_stack.LOKI_HTTP_PORT
         internal = [logging_stack.LOKI_GRPC_PORT, logging_stack.MEMBERLIST_PORT]
         if args.profile == "tutorial":
-            loki = labelled(logging_stack.LOKI_2_PODS)
+            loki_2 = labelled(logging_stack.LOKI_2_PODS)
             promtail = Peer("Promtail", args.falco.name, labelled(logging_stack.PROMTAIL_PODS))
             return [
-                Fence("loki-push", loki, [loki_port], [promtail]),
-                Fence("loki-query", loki, [loki_port], [args.grafana]),
-                Fence("loki-cluster", loki, internal, [Peer("Loki", ns, loki)]),
+                Fence("loki-push", loki_2, [loki_port], [promtail]),
+                Fence("loki-query", loki_2, [loki_port], [args.grafana]),
+                Fence("loki-cluster", loki_2, internal, [Peer("Loki", ns, loki_2)]),
             ]
 
         def loki(*components: str) -> dict[str, Any]:

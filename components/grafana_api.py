@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -57,10 +58,11 @@ class GrafanaApi(pulumi.ComponentResource):
         else:
             auth = pulumi.Output.concat(credentials.user, ":", self._read_password(name, credentials.secret))
         self.url = args.url
+        secret_auth: pulumi.Output[str] = pulumi.Output.secret(auth)
         self.provider = grafana.Provider(
             name,
             url=args.url,
-            auth=pulumi.Output.secret(auth),
+            auth=secret_auth,
             # Grafana may still be starting when the first API call arrives.
             retries=10,
             retry_wait=3,
@@ -76,7 +78,7 @@ class GrafanaApi(pulumi.ComponentResource):
             f"{name}-admin-password", f"{ref.namespace}/{ref.name}", opts=pulumi.ResourceOptions(parent=self)
         )
 
-        def decode(data: dict[str, str] | None) -> str:
+        def decode(data: Mapping[str, str] | None) -> str:
             if not data or ref.key not in data:
                 raise pulumi.RunError(
                     f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r} "

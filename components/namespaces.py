@@ -76,13 +76,17 @@ class StackNamespaces(pulumi.ComponentResource):
         self.names = tuple(self.levels)
         owned = [ns for ns in self.names if ns not in retained]
         kept = [ns for ns in self.names if ns in retained]
-        if kept and adopting is None:
-            raise ValueError("retained namespaces are adopted again by the next `pulumi up`: give an adopting provider")
-        # A transform reaches the Namespace objects the ConfigGroup's provider creates.
-        for suffix, names, extra in (
-            ("namespaces", owned, pulumi.ResourceOptions()),
-            ("kept-namespaces", kept, pulumi.ResourceOptions(transforms=[retain_on_delete], providers=[adopting])),
-        ):
+        groups = [("namespaces", owned, pulumi.ResourceOptions())]
+        if kept:
+            if adopting is None:
+                raise ValueError(
+                    "retained namespaces are adopted again by the next `pulumi up`: give an adopting provider"
+                )
+            # A transform reaches the Namespace objects the ConfigGroup's provider creates.
+            groups.append(
+                ("kept-namespaces", kept, pulumi.ResourceOptions(transforms=[retain_on_delete], providers=[adopting]))
+            )
+        for suffix, names, extra in groups:
             if names:
                 group = manifests.apply(
                     f"{name}-{suffix}",

@@ -115,7 +115,8 @@ class MutualTlsPki(pulumi.ComponentResource):
                 set_subject_key_id=True,
                 opts=child,
             )
-            return pulumi.Output.secret(private_key.private_key_pem), cert
+            key_pem: pulumi.Output[str] = pulumi.Output.secret(private_key.private_key_pem)
+            return key_pem, cert
 
         server, client = args.server, args.client
         self.server_dns_names = service_dns_names(server.service, server.namespace.name)

@@ -30,11 +30,11 @@ def restart_when_changed(
     type_ = f"kubernetes:apps/v1:{kind}"
 
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-        if args.type_ != type_ or (args.props.get("metadata") or {}).get("name") != name:
+        props = dict(args.props)
+        metadata = props.get("metadata")
+        if args.type_ != type_ or not isinstance(metadata, dict) or metadata.get("name") != name:
             return None
-        return pulumi.ResourceTransformResult(
-            props=with_pod_annotation(args.props, annotation, checksum), opts=args.opts
-        )
+        return pulumi.ResourceTransformResult(props=with_pod_annotation(props, annotation, checksum), opts=args.opts)
 
     return transform
 

@@ -257,7 +257,8 @@ def charts_pinned(args: ResourceValidationArgs, report_violation: ReportViolatio
     if args.resource_type == HELM_RELEASE:
         report_violation(
             "a Helm Release deploys objects no policy can see: deploy charts with helm_chart() "
-            "(Helm v4 Chart, from the vendored archives)"
+            "(Helm v4 Chart, from the vendored archives)",
+            None,
         )
         return
     label = chart_label(args.props)
@@ -268,11 +269,12 @@ def charts_pinned(args: ResourceValidationArgs, report_violation: ReportViolatio
     if not parents:
         report_violation(
             f"{_describe(args)} comes from chart {label}, which {PIN_TABLE} does not pin "
-            f"(pinned: {', '.join(sorted(table.charts))})"
+            f"(pinned: {', '.join(sorted(table.charts))})",
+            None,
         )
     for parent in sorted(parents):
         if parent in table.archive_problems:
-            report_violation(f"{_describe(args)} comes from chart {parent}: {table.archive_problems[parent]}")
+            report_violation(f"{_describe(args)} comes from chart {parent}: {table.archive_problems[parent]}", None)
 
 
 # -- no plaintext credentials -----------------------------------------------------------------
@@ -286,14 +288,14 @@ def no_plaintext_credentials(args: ResourceValidationArgs, report_violation: Rep
             if not isinstance(text, str):
                 continue
             if PRIVATE_KEY.search(text):
-                report_violation(f"{where} key {key!r} holds a private key: use a Secret")
+                report_violation(f"{where} key {key!r} holds a private key: use a Secret", None)
             for match in SENSITIVE_LINE.finditer(text):
                 if not _is_placeholder(match.group(2)):
-                    report_violation(f"{where} key {key!r} sets {match.group(1)} in plain text: use a Secret")
+                    report_violation(f"{where} key {key!r} sets {match.group(1)} in plain text: use a Secret", None)
     elif args.resource_type == SECRET:
         for key, text in _decoded(args.props):
             if key in GRAFANA_ADMIN_PASSWORD_KEYS and text in DEFAULT_GRAFANA_PASSWORDS:
-                report_violation(f"{where} key {key!r} is a chart's default Grafana admin password")
+                report_violation(f"{where} key {key!r} is a chart's default Grafana admin password", None)
     for kind, container in _containers(args):
         name = _known(container, "name")
         for variable in _elements(_known(container, "env")):
@@ -302,15 +304,17 @@ def no_plaintext_credentials(args: ResourceValidationArgs, report_violation: Rep
                 continue  # unset, or read from a Secret (valueFrom)
             variable_name = str(_known(variable, "name"))
             if PRIVATE_KEY.search(value):
-                report_violation(f"{where}: {kind} {name!r} has a private key in env {variable_name}")
+                report_violation(f"{where}: {kind} {name!r} has a private key in env {variable_name}", None)
             elif SENSITIVE_ENV.search(variable_name) and not _is_placeholder(value):
                 report_violation(
-                    f"{where}: {kind} {name!r} sets {variable_name} in plain text: use valueFrom.secretKeyRef"
+                    f"{where}: {kind} {name!r} sets {variable_name} in plain text: use valueFrom.secretKeyRef", None
                 )
         for argument in _elements(_known(container, "args")):
-            match = SENSITIVE_ARG.match(str(argument))
-            if match and not _is_placeholder(match.group(2)):
-                report_violation(f"{where}: {kind} {name!r} passes a {match.group(1)} on its command line")
+            argument_match = SENSITIVE_ARG.match(str(argument))
+            if argument_match and not _is_placeholder(argument_match.group(2)):
+                report_violation(
+                    f"{where}: {kind} {name!r} passes a {argument_match.group(1)} on its command line", None
+                )
 
 
 # -- TLS on Falco's event path ----------------------------------------------------------------
@@ -340,7 +344,9 @@ def falco_events_over_tls(args: ResourceValidationArgs, report_violation: Report
         http = falco.get("http_output") or {}
         if http.get("enabled"):
             if not str(http.get("url", "")).startswith("https://"):
-                report_violation(f"{where}: Falco's http_output must post to an https:// URL, not {http.get('url')!r}")
+                report_violation(
+                    f"{where}: Falco's http_output must post to an https:// URL, not {http.get('url')!r}", None
+                )
             if (
                 not http.get("mtls")
                 or http.get("insecure")
@@ -349,14 +355,15 @@ def falco_events_over_tls(args: ResourceValidationArgs, report_violation: Report
             ):
                 report_violation(
                     f"{where}: Falco's http_output must use mutual TLS (mtls: true, client_cert, client_key, "
-                    "insecure: false)"
+                    "insecure: false)",
+                    None,
                 )
         grpc = falco.get("grpc") or {}
         if grpc.get("enabled") and not str(grpc.get("bind_address", "")).startswith("unix://"):
             missing = [k for k in ("private_key", "cert_chain", "root_certs") if not grpc.get(k)]
             if missing:
                 report_violation(
-                    f"{where}: Falco's gRPC server listens on TCP without mutual TLS ({', '.join(missing)} unset)"
+                    f"{where}: Falco's gRPC server listens on TCP without mutual TLS ({', '.join(missing)} unset)", None
                 )
     pod = _get(args.props, *POD_SPEC_PATHS.get(args.resource_type, ("-",)))
     for _, container in _containers(args):
@@ -365,7 +372,7 @@ def falco_events_over_tls(args: ResourceValidationArgs, report_violation: Report
             env = {_known(e, "name"): _known(e, "value") for e in _elements(_known(container, "env"))}
             if env.get("TLSSERVER_DEPLOY") != "true" or env.get("TLSSERVER_MUTUALTLS") != "true":
                 report_violation(
-                    f"{where}: Falcosidekick must receive events over TLS with client certificates required"
+                    f"{where}: Falcosidekick must receive events over TLS with client certificates required", None
                 )
         elif image == "falco-exporter":
             flags = dict(
@@ -377,7 +384,8 @@ def falco_events_over_tls(args: ResourceValidationArgs, report_violation: Report
                 if not _secret_mounted_at(pod, container, posixpath.dirname(certificate)):
                     report_violation(
                         f"{where}: falco-exporter dials {flags['client-hostname']} without its client certificate "
-                        f"mounted from a Secret at {posixpath.dirname(certificate)}"
+                        f"mounted from a Secret at {posixpath.dirname(certificate)}",
+                        None,
                     )
 
 
@@ -387,7 +395,7 @@ def falco_event_forwarding_over_tls(args: ResourceValidationArgs, report_violati
         return
     for key, value in sorted(_decoded(args.props)):
         if value.startswith("http://"):
-            report_violation(f"Falcosidekick forwards events in plain HTTP ({key}={value})")
+            report_violation(f"Falcosidekick forwards events in plain HTTP ({key}={value})", None)
 
 
 # -- sized workloads, pinned images -----------------------------------------------------------
@@ -407,7 +415,7 @@ def workloads_sized(args: ResourceValidationArgs, report_violation: ReportViolat
         if not _get(resources, "limits", "memory"):
             missing.append("a memory limit")
         if missing:
-            report_violation(f"{_describe(args)}: {what} has no {' and no '.join(missing)}")
+            report_violation(f"{_describe(args)}: {what} has no {' and no '.join(missing)}", None)
 
 
 def images_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -424,7 +432,9 @@ def images_pinned(args: ResourceValidationArgs, report_violation: ReportViolatio
     for what, image in images:
         if image is not None and image not in allowed:
             chart = f"chart {label}" if label else "any chart"
-            report_violation(f"{_describe(args)}: {what} runs {image!r}, which {PIN_TABLE} does not pin for {chart}")
+            report_violation(
+                f"{_describe(args)}: {what} runs {image!r}, which {PIN_TABLE} does not pin for {chart}", None
+            )
 
 
 # -- one default Grafana data source ----------------------------------------------------------
@@ -452,7 +462,7 @@ def one_default_data_source(args: StackValidationArgs, report_violation: ReportV
         elif resource.resource_type == CONFIG_MAP:
             defaults.extend(_provisioned_defaults(resource.props))
     if len(defaults) > 1:
-        report_violation(f"Grafana accepts one default data source, this stack marks {len(defaults)}: {defaults}")
+        report_violation(f"Grafana accepts one default data source, this stack marks {len(defaults)}: {defaults}", None)
 
 
 POLICIES = [

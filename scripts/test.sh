@@ -36,7 +36,6 @@ if ! command -v promtool >/dev/null; then
     echo "test.sh: promtool not found and apt-get not usable here; the rule tests will be skipped" >&2
   fi
 fi
-venv/bin/ruff check .
-venv/bin/ruff format --check .
+scripts/lint.sh
 # Two workers: each renders the stacks it needs once; the whole run stays well under a minute.
 venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
