@@ -71,12 +71,3 @@ SCALE_OUT_CACHE_CPU = "200m"
 LOKI_CHUNKS_CACHE_MB = 64
 LOKI_RESULTS_CACHE_MB = 32
 LOKI_CACHE_CPU = "20m"
-
-# What the stack may reserve on a default minikube once its control plane is running.
-MINIKUBE_BUDGET_CPU_MILLIS = 1200
-MINIKUBE_BUDGET_MEMORY_MIB = 3072
-
-
-def memcached_request_mib(allocated_mb: int) -> int:
-    """The memory request Loki's chart derives for a memcached cache (its own rounding)."""
-    return (allocated_mb * 12 + 5) // 10

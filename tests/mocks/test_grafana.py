@@ -8,8 +8,6 @@ import pytest
 from harness import Secret, run_program
 from queries import logql_available, logql_errors, promql_metrics
 
-from components import alerts, falco_metrics
-
 # The metrics each profile really exports, from the pinned releases' sources (see
 # components/falco_metrics.py for the files): Falcosidekick 2.32.0 and Falco 0.44.1 native
 # metrics in `current`; falco-exporter 0.8.7 in `tutorial`.
@@ -312,12 +310,12 @@ def test_every_alert_query_parses_and_names_only_metrics_that_exist(wired):
             assert metrics, name
 
 
-def test_the_critical_rule_counts_critical_alert_and_emergency_at_the_sensor(wired):
+def test_the_critical_rule_counts_at_the_sensor(wired):
+    """Which priorities fire, across restarts and resets, is evaluated on sample series by
+    promtool (tests/rules); here: the counter it reads is the sensor's own."""
     profile, _, run = wired
     rule = rules_of(run)["Falco event of priority Critical or above"]
     query = query_of(rule)
-    assert query == alerts.critical_events_query(profile)
-    assert falco_metrics.CRITICAL_AND_ABOVE_NUMBERS in query  # 0 Emergency, 1 Alert, 2 Critical
     counter = {"current": "falcosecurity_falco_rules_matches_total", "tutorial": "falco_events"}[profile]
     assert promql_metrics(query) == {counter}
     assert "offset 5m" not in query  # the old now-minus-five-minutes-ago count, blinded by restarts

@@ -10,8 +10,6 @@ from footprint import footprint
 from harness import ROOT
 from rendering import render_stack
 
-from components import sizing
-
 MINIKUBE_STACKS = {"current": "dev", "tutorial": "dev-tutorial"}
 
 
@@ -38,9 +36,11 @@ def test_no_container_has_a_cpu_limit(stack):
 
 @pytest.mark.parametrize("profile", sorted(MINIKUBE_STACKS))
 def test_a_profile_fits_a_default_minikube(profile):
+    """`minikube start --cpus=2 --memory=4096`: its control plane requests about 0.75 CPU and
+    a few hundred MiB, which leaves the stack 1.2 CPU and 3 GiB."""
     used = footprint(render_stack(MINIKUBE_STACKS[profile]))
-    assert used.cpu_millis <= sizing.MINIKUBE_BUDGET_CPU_MILLIS, f"{profile}: {used}"
-    assert used.memory_mib <= sizing.MINIKUBE_BUDGET_MEMORY_MIB, f"{profile}: {used}"
+    assert used.cpu_millis <= 1200, f"{profile}: {used}"
+    assert used.memory_mib <= 3072, f"{profile}: {used}"
 
 
 def test_loki_caches_are_sized_down_from_their_11_gib_default():

@@ -111,12 +111,13 @@ def healthy(profile: str) -> dict[str, str]:
     return inputs
 
 
-def critical_counter(profile: str, pod: str, rule: str = CRITICAL_RULE) -> str:
+def critical_counter(profile: str, pod: str, rule: str = CRITICAL_RULE, priority: int = 2) -> str:
+    """The event counter of ``rule`` (Falco numbers priorities 0 Emergency ... 7 Debug)."""
     if profile == "current":
         return series(
             "falcosecurity_falco_rules_matches_total",
             rule_name=rule,
-            priority="2",
+            priority=str(priority),
             source="syscall",
             namespace="falco",
             pod=pod,
@@ -125,13 +126,30 @@ def critical_counter(profile: str, pod: str, rule: str = CRITICAL_RULE) -> str:
     return series(
         "falco_events",
         rule=rule,
-        priority="2",
+        priority=str(priority),
         hostname=pod,
         source="syscall",
         namespace="falco",
         pod=pod,
         service="falco-exporter",
     )
+
+
+PRIORITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
+
+
+def every_priority(profile: str) -> dict[str, str]:
+    """At 6 min, a first event of one rule at each of Falco's eight priorities."""
+    inputs = healthy(profile)
+    pod = "falco-b" if profile == "current" else "falco-exporter-b"
+    for number, name in enumerate(PRIORITIES):
+        inputs[critical_counter(profile, pod, f"a rule of priority {name}", number)] = f"{gap(24)} {steady(1, 56)}"
+    return inputs
+
+
+def fired_for(profile: str, *priorities: str) -> list[dict[str, str]]:
+    label = "rule_name" if profile == "current" else "rule"
+    return [{label: f"a rule of priority {p}", **CRITICAL_LABELS} for p in priorities]
 
 
 def without(inputs: dict[str, str], *parts: str) -> dict[str, str]:
@@ -272,6 +290,15 @@ SCENARIOS = [
             Check("11m", CRITICAL),
         ),
         quiet_everywhere_else="6m10s",
+    ),
+    *(
+        Scenario(
+            f"one event at each of Falco's eight priorities ({profile}): fires for Emergency, Alert and Critical only",
+            profile,
+            lambda profile=profile: every_priority(profile),
+            (Check("6m10s", CRITICAL, fired_for(profile, "Emergency", "Alert", "Critical")),),
+        )
+        for profile in ("current", "tutorial")
     ),
     Scenario(
         "event on a pod that restarted a minute earlier (certificate rotation): fires",
