@@ -173,7 +173,9 @@ class AdminSecretRef:
 
 @dataclass(frozen=True)
 class GrafanaConfig:
-    url: str  # where Pulumi (and you) reach Grafana's HTTP API
+    # Where Pulumi (and you) reach Grafana's HTTP API; a Pulumi secret when `grafana` is stored
+    # as one (a URL may carry credentials), so it stays encrypted in state and outputs.
+    url: pulumi.Input[str]
     admin_user: str
     # An existing Grafana only: one of these authenticates Pulumi.
     admin_secret: AdminSecretRef | None
@@ -775,7 +777,11 @@ def _grafana(r: _Reader, monitoring: MonitoringConfig) -> GrafanaConfig:
             "(`pulumi config set --secret grafanaToken <token>`) or the Secret holding its admin password "
             "(`pulumi config set --path grafana.adminSecret.namespace monitoring` and `.name grafana`)",
         )
-    return GrafanaConfig(url=url or "", admin_user=admin_user, admin_secret=admin_secret, token=token)
+    grafana_url: pulumi.Input[str] = url or ""
+    if r.is_secret("grafana"):
+        secret_url: pulumi.Output[str] = pulumi.Output.secret(url or "")
+        grafana_url = secret_url
+    return GrafanaConfig(url=grafana_url, admin_user=admin_user, admin_secret=admin_secret, token=token)
 
 
 def _alerting(r: _Reader, pki: PkiConfig) -> AlertingConfig:

@@ -10,7 +10,7 @@ import pulumi
 from components import manifests
 from components.charts import FALCO_EXPORTER, FALCOSIDEKICK, helm_chart
 from components.falco import DASHBOARD_FOLDER
-from components.namespaces import Namespace
+from components.namespaces import RESTRICTED_CONTAINER, Namespace
 from components.pki import TlsMount
 from components.restarts import restart_when_changed, sha256_of
 from components.scraping import Scraping, scrape_annotations, service_monitor
@@ -140,6 +140,10 @@ class FalcoEventExport(pulumi.ComponentResource):
         return {
             "image": {"tag": FALCOSIDEKICK.tag(SIDEKICK_IMAGE)},
             "replicaCount": transport.replicas,
+            # The one network-facing server in Falco's privileged namespace runs as the
+            # restricted level asks anyway (the chart already runs it as user 1234).
+            "podSecurityContext": {"runAsNonRoot": True},
+            "securityContext": {**RESTRICTED_CONTAINER, "readOnlyRootFilesystem": True},
             "resources": CONTAINERS["falcosidekick"].values(),
             "config": {
                 "tlsserver": {

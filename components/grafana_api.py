@@ -36,7 +36,7 @@ class ServiceAccountToken:
 
 @dataclass(frozen=True)
 class GrafanaApiArgs:
-    url: str
+    url: pulumi.Input[str]  # secret when configured as one
     credentials: GeneratedAdmin | AdminPasswordSecret | ServiceAccountToken
 
 

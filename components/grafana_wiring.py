@@ -51,7 +51,7 @@ class ExistingPrometheus:
 @dataclass(frozen=True)
 class GrafanaWiringArgs:
     profile: Profile
-    grafana_url: str
+    grafana_url: pulumi.Input[str]  # secret when configured as one: the dashboards' URLs are then secret too
     loki_url: str
     prometheus: BaselinePrometheus | ExistingPrometheus
     webhook_url: pulumi.Output[str] | None
@@ -152,8 +152,11 @@ class GrafanaWiring(pulumi.ComponentResource):
 
         self.data_source_uids = {"prometheus": uids.prometheus, "loki": uids.loki}
         self.dashboard_urls = {
-            "Runtime defense overview": f"{args.grafana_url}/d/{dashboards.OVERVIEW_UID}",
-            **{title: f"{args.grafana_url}/d/{uid}" for title, uid in args.upstream_dashboards.items()},
+            "Runtime defense overview": pulumi.Output.concat(args.grafana_url, "/d/", dashboards.OVERVIEW_UID),
+            **{
+                title: pulumi.Output.concat(args.grafana_url, "/d/", uid)
+                for title, uid in args.upstream_dashboards.items()
+            },
         }
         self.register_outputs({"dataSourceUids": self.data_source_uids, "dashboardUrls": self.dashboard_urls})
 

@@ -12,7 +12,7 @@ import pulumi
 from components import manifests
 from components.charts import ALLOY, LOKI, LOKI_STACK, helm_chart
 from components.config import LokiMode, ObjectStorage, Profile
-from components.namespaces import Namespace
+from components.namespaces import RESTRICTED_CONTAINER, Namespace
 from components.sizing import (
     CONTAINERS,
     LOKI_CACHE_CPU,
@@ -42,12 +42,6 @@ PROMTAIL_PORT = 3101
 # The Loki targets that read or write the bucket: queriers, ingesters, compactor and index
 # gateway live in read, write and backend. The caches never touch it.
 BUCKET_CLIENTS = ("read", "write", "backend")
-# Restricted Pod Security for the containers of Loki 2.6 and Alloy (loki 18 sets it itself).
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 ALLOY_USER = 473  # the non-root user of the grafana/alloy image
 # The walk-through's LogQL query: etcd's compaction lines, on minikube.
 WALKTHROUGH_QUERY = '{container="etcd"} |= "compaction"'

@@ -10,7 +10,7 @@ import pulumi_random as random
 from components import manifests
 from components.charts import KUBE_PROMETHEUS_STACK, helm_chart
 from components.config import GrafanaIngress
-from components.namespaces import Namespace
+from components.namespaces import RESTRICTED_CONTAINER, Namespace
 from components.sizing import CONTAINERS
 
 RELEASE = "kube-prometheus-stack"
@@ -32,13 +32,8 @@ OPERATOR_PORT = 8080
 KUBE_STATE_METRICS_PORT = 8080
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-# The restricted Pod Security profile for a container (the pods set runAsNonRoot themselves).
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+# The restricted profile, and a read-only root: these containers write only to their volumes.
+READ_ONLY_RESTRICTED_CONTAINER = {**RESTRICTED_CONTAINER, "readOnlyRootFilesystem": True}
 
 
 @dataclass(frozen=True)
@@ -229,11 +224,11 @@ class MonitoringBaseline(pulumi.ComponentResource):
             "namespaceOverride": args.node_agents.ref,
             # Read by prometheus-node-exporter 4.56.1 templates/daemonset.yaml.
             "resources": CONTAINERS["node-exporter"].values(),
-            "containerSecurityContext": RESTRICTED_CONTAINER,
+            "containerSecurityContext": READ_ONLY_RESTRICTED_CONTAINER,
             "kubeRBACProxy": {
                 "enabled": True,
                 "resources": CONTAINERS["kube-rbac-proxy"].values(),
-                "containerSecurityContext": RESTRICTED_CONTAINER,
+                "containerSecurityContext": READ_ONLY_RESTRICTED_CONTAINER,
             },
             "prometheus": {
                 "monitor": {

@@ -24,6 +24,12 @@ POD_SECURITY_VERSION = "v1.33"
 # network and PID namespace, /proc and /sys) and, in the tutorial, Promtail (the node's log
 # files), so that namespace alone is "privileged".
 LEVEL_OF_ROLE = {"monitoring": RESTRICTED, "logging": RESTRICTED, "falco": PRIVILEGED}
+# What the restricted level asks of a container (its pod sets runAsNonRoot).
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def pod_security_labels(level: str) -> dict[str, str]:

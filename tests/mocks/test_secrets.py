@@ -4,7 +4,7 @@ through Kubernetes Secrets, never through chart values or plain manifests."""
 import json
 
 import pytest
-from harness import CONFIG_GROUP, run_program
+from harness import CONFIG_GROUP, Secret, run_program
 
 
 @pytest.fixture(scope="module", params=["current", "tutorial"])
@@ -46,3 +46,24 @@ def test_every_secret_manifest_payload_is_a_pulumi_secret(run):
         else:
             assert not group.secret("objs"), group.name
     assert secrets >= 1
+
+
+def test_a_grafana_url_stored_as_secret_stays_secret_in_state_and_outputs():
+    """`pulumi config set --secret --path grafana.url https://.../<token>`: the URL may
+    carry credentials, so everything made from it is a Pulumi secret."""
+    url = "https://grafana.example.com/proxy/glsa_url_token"
+    run = run_program(
+        {
+            "grafana": Secret(json.dumps({"url": url})),
+            "monitoring": {"deploy": False, "prometheusUrl": "http://prometheus-operated.metrics:9090"},
+            "grafanaToken": Secret("glsa_token"),
+        }
+    )
+    provider = next(r for r in run.resources if r.type == "pulumi:providers:grafana")
+    assert provider.plain("url") == url and provider.secret("url")
+    assert run.exports["grafanaUrl"].value == url and run.exports["grafanaUrl"].secret
+    assert run.exports["dashboardUrls"].secret
+    assert run.exports["dashboardUrls"].value["Runtime defense overview"] == f"{url}/d/runtime-defense-overview"
+    for resource in run.resources:
+        for key, value in resource.inputs.items():
+            assert "glsa_url_token" not in json.dumps(value, default=str) or resource.secret(key), resource.name

@@ -138,3 +138,13 @@ def _with(pod=None, container=None, volumes=None):
 def test_the_checks_follow_the_pod_security_standards(pod, annotations, strictest):
     passed = [level for level in (RESTRICTED, BASELINE, PRIVILEGED) if not violations(pod, annotations, level)]
     assert passed[0] == strictest, violations(pod, annotations, RESTRICTED)
+
+
+def test_falcosidekick_passes_the_restricted_level_inside_the_privileged_namespace(stack):
+    """It takes events from the network: of all pods it least needs privileges."""
+    sidekicks = [w for w in stack.workloads() if w.owner.source == "falcosidekick" and w.owner.kind == "Deployment"]
+    if stack.profile == "tutorial":
+        assert sidekicks == []
+        return
+    (sidekick,) = sidekicks
+    assert workload_violations(sidekick, RESTRICTED) == []

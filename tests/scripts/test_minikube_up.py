@@ -144,4 +144,5 @@ def test_it_makes_the_dev_stack_the_tests_render(tmp_path):
     keys = {setting.removeprefix("--path ").split(" ", 1)[0] for setting in settings}
     assert keys == {"kubeContext", "grafana.url", "pulumi:disable-default-providers[0]"}
     assert {"kubeContext", "grafana"} == set(MINIKUBE_DEV)
-    assert "Pulumi.dev.yaml" in (ROOT / ".gitignore").read_text().splitlines()
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "Pulumi.*.yaml" in ignored and "!Pulumi.prod.yaml" in ignored
