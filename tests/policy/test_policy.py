@@ -53,8 +53,8 @@ TUTORIAL = [name for name in sorted(STACKS) if profile(name) == "tutorial"]  # f
 
 
 def registered(run, stack) -> list[Resource]:
-    """What ``run`` registers, with the rendered chart objects of ``stack`` as the engine
-    registers them: after their Chart's transforms (the restart annotation)."""
+    """What ``run`` registers, with the rendered chart objects of ``stack`` after ``run``'s
+    Chart transforms (a preview's: the restart annotation unknown)."""
     charts = run.charts()
     objects = [
         Obj(o.source, run.transformed(charts[o.source], kubernetes_type(o.body["apiVersion"], o.kind), o.name, o.body))
@@ -67,7 +67,8 @@ def registered(run, stack) -> list[Resource]:
 @functools.cache
 def as_built(name: str) -> tuple[list[Resource], list[Finding]]:
     """A stack's resources and what the pack reports on them (analysed once per session)."""
-    resources = registered(render_stack(name).run, render_stack(name))
+    stack = render_stack(name)  # its chart objects already carry their Charts' transforms
+    resources = stack_resources(stack.run, stack.objects)
     return resources, analyze_stack(resources)
 
 

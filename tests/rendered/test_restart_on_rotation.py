@@ -2,9 +2,6 @@
 and no other: the Chart's transforms, applied as the engine applies them to each rendered
 object, put the certificates' checksum on exactly those pod templates."""
 
-from harness import kubernetes_type
-from rendering import Workload
-
 from components.pki import CHECKSUM_ANNOTATION
 
 
@@ -19,13 +16,6 @@ def mounted_secrets(pod: dict) -> set[str]:
     return names
 
 
-def pod_annotations(kind: str, body: dict) -> dict:
-    template = body
-    for key in Workload.POD_SPEC_PATHS.get(kind, ()):
-        template = template[key]
-    return (template.get("metadata") or {}).get("annotations") or {}
-
-
 def test_the_pods_that_mount_the_mtls_material_and_only_they_restart_on_renewal(stack):
     run = stack.run
     tls_secrets = {m["metadata"]["name"] for m in run.named("falco-mtls-secrets").plain("objs")}
@@ -35,8 +25,7 @@ def test_the_pods_that_mount_the_mtls_material_and_only_they_restart_on_renewal(
         owner = workload.owner
         if owner.source not in charts:
             continue  # run by the Prometheus operator, not rendered by a chart
-        type_ = kubernetes_type(owner.body["apiVersion"], owner.kind)
-        annotations = pod_annotations(owner.kind, run.transformed(charts[owner.source], type_, str(owner), owner.body))
+        annotations = workload.annotations  # the rendered objects carry their Charts' transforms
         if CHECKSUM_ANNOTATION in annotations:
             assert len(annotations[CHECKSUM_ANNOTATION]) == 64, annotations  # a sha256, resolved
             annotated.add(str(owner))

@@ -167,19 +167,8 @@ def violations(pod: Mapping[str, Any], annotations: Mapping[str, str], level: st
     return list(dict.fromkeys(found))
 
 
-def pod_annotations(workload: Workload) -> dict[str, str]:
-    """The annotations of the pods a workload runs (its pod template's)."""
-    path = Workload.POD_SPEC_PATHS.get(workload.owner.kind)
-    if path is None:
-        return {}
-    template: Any = workload.owner.body
-    for key in path:
-        template = template[key]
-    return dict((template.get("metadata") or {}).get("annotations") or {})
-
-
 def workload_violations(workload: Workload, level: str) -> list[str]:
-    return violations(workload.pod, pod_annotations(workload), level)
+    return violations(workload.pod, workload.annotations, level)
 
 
 def strictest_level(workloads: Iterable[Workload]) -> str:

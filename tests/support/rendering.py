@@ -264,6 +264,7 @@ class Workload:
     pod: dict[str, Any]  # the pod spec
     labels: dict[str, str]
     replicas: int
+    annotations: dict[str, str] = field(default_factory=dict)  # the pod template's
 
     POD_SPEC_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {
         "Deployment": ("spec", "template"),
@@ -285,7 +286,10 @@ class Workload:
         for key in path:
             template = template[key]
         replicas = 1 if obj.kind in ("DaemonSet", "Job", "CronJob") else obj.body["spec"].get("replicas", 1)
-        return cls(obj, template["spec"], (template.get("metadata") or {}).get("labels") or {}, int(replicas))
+        metadata = template.get("metadata") or {}
+        return cls(
+            obj, template["spec"], metadata.get("labels") or {}, int(replicas), dict(metadata.get("annotations") or {})
+        )
 
     def containers(self, init: bool = True) -> list[dict[str, Any]]:
         return (self.pod.get("initContainers") or [] if init else []) + self.pod["containers"]
