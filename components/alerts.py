@@ -20,9 +20,9 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 from components import event_export, falco
-from components.config import Profile
 from components.dashboards import OVERVIEW_UID
 from components.falco_metrics import ALERT_COUNTERS, SIDEKICK_OUTPUTS, SYSCALLS_SEEN, WINDOW, new_events
+from components.profile import Profile
 
 EXPRESSIONS = DataSourceRef(type_val="__expr__", uid="__expr__")
 CONTACT_POINT = "runtime-defense"

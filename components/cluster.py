@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
-from components.config import KubernetesTarget
+from components.cluster_config import KubernetesTarget
 
 
 def kubernetes_provider(

@@ -7,9 +7,9 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from components.config import Profile
 from components.falco_metrics import EVENT_COUNTERS
 from components.logging_stack import WALKTHROUGH_QUERY
+from components.profile import Profile
 
 OVERVIEW_UID = "runtime-defense-overview"
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${prometheus}")

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 import pulumi
 
 from components import event_export, falco
-from components.config import FalcoConfig, PkiConfig, Profile
 from components.event_export import FalcoEventExport, FalcoEventExportArgs, PullOverGrpc, ReceiveOverHttps
 from components.falco import FalcoAgent, FalcoAgentArgs, GrpcEventServer, HttpsEventOutput
+from components.falco_config import FalcoConfig
 from components.namespaces import Namespace
 from components.network_policy import MutualTlsNetworkPolicy, MutualTlsNetworkPolicyArgs
 from components.pki import ClientIdentity, MutualTlsPki, MutualTlsPkiArgs, ServerIdentity
+from components.pki_config import PkiConfig
+from components.profile import Profile
 from components.scraping import Scraping
 
 GRPC_PORT = 5060

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from components.config import Profile
+from components.profile import Profile
 
 CRITICAL_AND_ABOVE_NUMBERS = 'priority=~"0|1|2"'
 RULE_MATCHES = "falcosecurity_falco_rules_matches_total"

@@ -9,9 +9,11 @@ from typing import Any
 import pulumi
 
 from components import event_export, falco, logging_stack, manifests, monitoring
-from components.config import LokiMode, MonitoringConfig, Profile
+from components.logging_config import LokiMode
+from components.monitoring_config import MonitoringConfig
 from components.namespaces import Namespace
 from components.network_policy import Peer, ingress_policy, ingress_rule, labelled, labelled_any_of
+from components.profile import Profile
 
 COMPONENT = "app.kubernetes.io/component"
 FALCO_EXPORTER_PORT = 9376  # falco-exporter 0.12.2 values.yaml service.port

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumiverse_grafana as grafana
 
-from components.config import AdminSecretRef, GrafanaConfig
+from components.grafana_config import AdminSecretRef, GrafanaConfig
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pulumiverse_grafana as grafana
 
 from components import dashboards
 from components.alerts import FalcoCriticalAlert, FalcoCriticalAlertArgs, FalcoSensorAlerts, FalcoSensorAlertsArgs
-from components.config import Profile
+from components.profile import Profile
 
 FOLDER_UID = "runtime-defense"
 

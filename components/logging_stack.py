@@ -11,8 +11,9 @@ import pulumi
 
 from components import manifests
 from components.charts import ALLOY, LOKI, LOKI_STACK, helm_chart
-from components.config import LokiMode, ObjectStorage, Profile
+from components.logging_config import LokiMode, ObjectStorage
 from components.namespaces import RESTRICTED_CONTAINER, Namespace
+from components.profile import Profile
 from components.sizing import (
     CONTAINERS,
     LOKI_CACHE_CPU,

@@ -9,7 +9,7 @@ import pulumi_random as random
 
 from components import manifests
 from components.charts import KUBE_PROMETHEUS_STACK, helm_chart
-from components.config import GrafanaIngress
+from components.monitoring_config import GrafanaIngress
 from components.namespaces import RESTRICTED_CONTAINER, Namespace
 from components.sizing import CONTAINERS
 

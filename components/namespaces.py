@@ -10,7 +10,7 @@ import pulumi
 from pulumi_kubernetes.yaml.v2 import ConfigGroup
 
 from components import manifests
-from components.config import Namespaces
+from components.namespaces_config import Namespaces
 
 # Pod Security Standards levels, from the least privileged.
 RESTRICTED, BASELINE, PRIVILEGED = "restricted", "baseline", "privileged"

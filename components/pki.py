@@ -8,8 +8,8 @@ import pulumi
 import pulumi_tls as tls
 
 from components import manifests
-from components.config import KeyAlgorithm
 from components.namespaces import Namespace
+from components.pki_config import KeyAlgorithm
 from components.restarts import restart_when_changed, sha256_of
 
 _KEY_PARAMETERS: dict[KeyAlgorithm, dict] = {

@@ -193,14 +193,14 @@ MUTANTS = [
     # -- configuration and ownership ---------------------------------------------------------------
     Mutant(
         "M22",
-        "components/config.py",
-        """return '"<secret>"' if self.is_secret(key) else _show(value)""",
-        "return _show(value)",
+        "components/config_reader.py",
+        """return '"<secret>"' if self.is_secret(key) else show(value)""",
+        "return show(value)",
         "a config error prints a secret into a terminal and CI logs",
     ),
     Mutant(
         "M23",
-        "components/config.py",
+        "components/config_reader.py",
         'RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})',
         'RESERVED_NAMESPACES = frozenset({"default"})',
         "namespaces.falco = kube-system: `pulumi destroy` deletes kube-system",
