@@ -66,6 +66,8 @@ class FalcoEventPipeline(pulumi.ComponentResource):
                 FalcoAgentArgs(
                     namespace=ns,
                     driver=args.falco.driver,
+                    capabilities=args.falco.capabilities,
+                    container_runtimes=args.falco.container_runtimes,
                     custom_rules=args.falco.custom_rules,
                     events=events,
                     scraping=args.scraping,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.charts import FALCO, FALCO_WITH_GRPC, helm_chart
+from components.falco_host import LEAST_PRIVILEGED_DRIVER, host_values, only_what_falco_uses
 from components.namespaces import Namespace
 from components.pki import TlsMount
 from components.scraping import Scraping, scrape_annotations
@@ -21,8 +22,7 @@ SELECTOR = {"app.kubernetes.io/name": "falco", "app.kubernetes.io/instance": REL
 DASHBOARD_FOLDER = "Falco"
 # The uid inside the dashboard falco chart 9.1.0 provisions (dashboards/falco-dashboard.json).
 DASHBOARD_UID = "ddwe2ug4nfi0wb"
-# The one driver Falco runs with capabilities instead of privileges.
-LEAST_PRIVILEGED_DRIVER = "modern_ebpf"
+FALCO_IMAGE = "docker.io/falcosecurity/falco"
 # Where the charts mount `certs.existingSecret` and `certs.existingClientSecret`.
 SERVER_CERTS = "/etc/falco/certs"
 CLIENT_CERTS = "/etc/falco/certs/client"
@@ -48,6 +48,8 @@ class GrpcEventServer:
 class FalcoAgentArgs:
     namespace: Namespace
     driver: str
+    capabilities: str  # falco.capabilities: least, or sysAdmin (modern_ebpf)
+    container_runtimes: tuple[str, ...]  # falco.containerRuntime
     custom_rules: Mapping[str, str]
     events: HttpsEventOutput | GrpcEventServer
     scraping: Scraping
@@ -66,19 +68,23 @@ class FalcoAgent(pulumi.ComponentResource):
     def __init__(self, name: str, args: FalcoAgentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("runtime-defense:falco:FalcoAgent", name, None, opts)
         grpc = isinstance(args.events, GrpcEventServer)
+        chart = FALCO_WITH_GRPC if grpc else FALCO
         self.chart = helm_chart(
             name,
-            FALCO_WITH_GRPC if grpc else FALCO,
+            chart,
             release=RELEASE,
             namespace=args.namespace.ref,
-            values=self._values(args),
+            values=self._values(args, chart.image(FALCO_IMAGE)),
             # The chart's default 1000m CPU limit throttles the sensor under load, and a
             # throttled sensor drops events: requests only (components/sizing.py).
             remove_defaults=("resources.limits.cpu",),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[args.events.tls.ready, *args.scraping.after_crds()],
-                transforms=[args.events.tls.restart_on_rotation("DaemonSet", RELEASE)],
+                transforms=[
+                    args.events.tls.restart_on_rotation("DaemonSet", RELEASE),
+                    only_what_falco_uses(RELEASE),
+                ],
             ),
         )
         self.grpc_host = f"{GRPC_SERVICE}.{args.namespace.name}.svc.cluster.local" if grpc else None
@@ -87,16 +93,17 @@ class FalcoAgent(pulumi.ComponentResource):
         self.register_outputs({})
 
     @staticmethod
-    def _values(args: FalcoAgentArgs) -> dict:
+    def _values(args: FalcoAgentArgs, image: str) -> dict:
         events = args.events
         values: dict = {
+            # Capabilities, the runtime's socket directory, the preflight (components/falco_host.py).
+            **host_values(args.driver, args.capabilities, args.container_runtimes, image),
             "driver": {
                 "kind": args.driver,
                 "loader": {"initContainer": {"resources": INIT_CONTAINERS["falco-driver-loader"].values()}},
-                # Both charts then give Falco capabilities instead of a privileged container
-                # (templates/pod-template.tpl falco.securityContext): BPF and PERFMON to load
-                # and read the probe, SYS_RESOURCE for its ring buffers, SYS_PTRACE to read
-                # /proc of every process. kmod, auto and the legacy ebpf probe stay privileged.
+                # Both charts then run Falco on capabilities, not privileged, with AppArmor
+                # unconfined (templates/pod-template.tpl); which capabilities is set through
+                # containerSecurityContext. kmod, auto and the legacy ebpf probe stay privileged.
                 "modernEbpf": {"leastPrivileged": args.driver == LEAST_PRIVILEGED_DRIVER},
             },
             # Every taint, control plane included: a node Falco does not run on is unwatched.

@@ -50,6 +50,8 @@ CONTAINERS: Mapping[str, ContainerSize] = {
     "falco-exporter": ContainerSize("10m", "24Mi", "96Mi"),
 }
 INIT_CONTAINERS: Mapping[str, ContainerSize] = {
+    # A shell script checking the node before Falco starts (components/falco-preflight.sh).
+    "falco-preflight": ContainerSize("10m", "16Mi", "32Mi"),
     "falcoctl-artifact-install": ContainerSize("10m", "32Mi", "128Mi"),
     # Downloads, or builds, the kmod/eBPF probe (not run for modern_ebpf).
     "falco-driver-loader": ContainerSize("50m", "128Mi", "1024Mi"),
