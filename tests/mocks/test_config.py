@@ -116,6 +116,50 @@ BAD_CONFIGS = [
         id="driver-not-in-tutorial",
     ),
     pytest.param(
+        {"falco": {"capabilities": "privileged"}},
+        [
+            'runtime-defense:falco.capabilities = "privileged": allowed: least (BPF, PERFMON, SYS_RESOURCE, '
+            "SYS_PTRACE) or sysAdmin (those and SYS_ADMIN, which Debian and Ubuntu kernels require when "
+            "kernel.perf_event_paranoid is above 2)"
+        ],
+        id="falco-capabilities-unknown",
+    ),
+    pytest.param(
+        {"falco": {"driver": "kmod", "capabilities": "least"}},
+        [
+            'runtime-defense:falco.capabilities = "least": driver kmod runs Falco privileged; only driver '
+            "modern_ebpf runs on the least capabilities"
+        ],
+        id="falco-least-capabilities-with-kmod",
+    ),
+    pytest.param(
+        {"falco": {"containerRuntime": "cri-dockerd"}},
+        [
+            'runtime-defense:falco.containerRuntime = "cri-dockerd": not a runtime Falco can ask for container '
+            "metadata; allowed: docker, containerd, cri-o, k3s (`kubectl get nodes -o wide` shows each node's "
+            "CONTAINER-RUNTIME)"
+        ],
+        id="falco-container-runtime-unknown",
+    ),
+    pytest.param(
+        {"falco": {"containerRuntime": ["containerd", "crio"]}},
+        ['runtime-defense:falco.containerRuntime[1] = "crio": not a runtime Falco can ask for container metadata'],
+        id="falco-container-runtime-list-item",
+    ),
+    pytest.param(
+        {"falco": {"containerRuntime": []}},
+        [
+            "runtime-defense:falco.containerRuntime = []: must be the nodes' container runtime, one of docker, "
+            "containerd, cri-o, k3s, or a list of them where nodes differ"
+        ],
+        id="falco-container-runtime-empty",
+    ),
+    pytest.param(
+        {"falco": {"containerRuntime": ["docker", "docker"]}},
+        ['runtime-defense:falco.containerRuntime = ["docker", "docker"]: names a runtime twice'],
+        id="falco-container-runtime-twice",
+    ),
+    pytest.param(
         {"falco": {"customRules": {"rules.txt": "- rule: x"}}},
         ['runtime-defense:falco.customRules.rules.txt = "rules.txt": the file name must end in .yaml or .yml'],
         id="custom-rules-file-name",

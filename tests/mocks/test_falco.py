@@ -7,6 +7,8 @@ import pytest
 from harness import CONFIG_GROUP, Secret, fake_tls_outputs, run_program
 from tls_emulator import TlsEmulator
 
+from components.falco_host import READ_ONLY
+
 EXISTING_PROMETHEUS = {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"}
 TOKEN = Secret("glsa_token")
 
@@ -376,3 +378,50 @@ def test_event_outputs(profile):
     )
     assert exports["mtlsClientSecret"] == {"current": "falco-client-tls", "tutorial": "falco-exporter-certs"}[profile]
     assert exports["mtlsCaCertPem"] == run.manifest("Secret", exports["mtlsClientSecret"])["stringData"]["ca.crt"]
+
+
+# -- the node: container runtime, capabilities -----------------------------------------------
+
+
+def engines_enabled(values: dict) -> dict:
+    engines = values["collectors"]["containerEngine"]["engines"]
+    return {name: engine.get("sockets") for name, engine in engines.items() if engine["enabled"]}
+
+
+def test_falco_asks_minikubes_runtime_by_default(current, tutorial):
+    """minikube runs Docker by default: Falco asks it, and no other runtime, for container metadata."""
+    for run in (current, tutorial):
+        values = run.chart_values("falco")
+        assert engines_enabled(values) == {"docker": ["/var/run/docker.sock"]}
+        assert values["mounts"]["volumes"] == [
+            {"name": "runtime-socket-dir-0", "hostPath": {"path": "/var/run", "type": "DirectoryOrCreate"}}
+        ]
+
+
+@pytest.mark.parametrize(
+    ("runtime", "engines", "directory"),
+    [
+        ("containerd", {"cri": ["/run/containerd/containerd.sock"]}, "/run/containerd"),  # kind
+        ("cri-o", {"cri": ["/run/crio/crio.sock"]}, "/run/crio"),
+        ("k3s", {"cri": ["/run/k3s/containerd/containerd.sock"]}, "/run/k3s/containerd"),
+    ],
+)
+def test_the_configured_runtime_is_the_one_falco_asks_and_mounts(runtime, engines, directory):
+    values = run_program({"falco": {"containerRuntime": runtime}}).chart_values("falco")
+    assert engines_enabled(values) == engines
+    (volume,) = values["mounts"]["volumes"]
+    assert volume["hostPath"]["path"] == directory
+    (mount,) = values["mounts"]["volumeMounts"]
+    assert mount == {"name": volume["name"], "mountPath": "/host" + directory, **READ_ONLY}
+    preflight = values["extra"]["initContainers"][0]
+    assert preflight["volumeMounts"] == [mount]
+
+
+def test_capabilities_reach_the_falco_container_only_on_modern_ebpf():
+    sys_admin = run_program({"falco": {"capabilities": "sysAdmin"}}).chart_values("falco")
+    assert sys_admin["containerSecurityContext"]["capabilities"]["add"][-1] == "SYS_ADMIN"
+    # The privileged drivers hold every capability: sysAdmin asks nothing more of them.
+    kmod = run_program({"falco": {"driver": "kmod", "capabilities": "sysAdmin"}}).chart_values("falco")
+    assert "containerSecurityContext" not in kmod
+    env = {e["name"]: e.get("value") for e in kmod["extra"]["initContainers"][0]["env"]}
+    assert env["FALCO_CAPABILITIES"] == "privileged"
