@@ -1,15 +1,17 @@
 """What the stack's pods hold, read from the rendered objects: Falco runs on capabilities
-with modern_ebpf, the bucket's credentials reach only the Loki pods that use the bucket, and
+with modern_ebpf (CAP_SYS_ADMIN added only when asked, for Debian and Ubuntu kernels), the
+bucket's credentials reach only the Loki pods that use the bucket, and
 the CRDs kube-prometheus-stack installs outlive `pulumi destroy`."""
 
 import pulumi
 import pytest
-from harness import run_program
-from rendering import helm_template, releases, render_stack
+from harness import MINIKUBE_DEV, run_program
+from rendering import helm_template, releases, render_config, render_stack
 
 from components.monitoring import CRD, keep_crds
 
-FALCO_CAPABILITIES = {"BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE"}
+FALCO_CAPABILITY_ORDER = ("BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE")
+FALCO_CAPABILITIES = set(FALCO_CAPABILITY_ORDER)
 
 
 def falco_container(stack):
@@ -35,9 +37,20 @@ def test_falco_on_modern_ebpf_runs_on_capabilities_not_privileged(name, capsys):
         print(f"\n{name}: Falco (modern_ebpf) keeps {sorted(context['capabilities']['add'])}, not privileged")
 
 
+def test_falco_holds_sys_admin_only_when_asked_and_stays_unprivileged():
+    """falco.capabilities = sysAdmin: for kernels whose kernel.perf_event_paranoid is above 2
+    (Debian 3, Ubuntu 4), which refuse Falco's perf events without CAP_SYS_ADMIN."""
+    config = {**MINIKUBE_DEV, "falco": {"capabilities": "sysAdmin"}}
+    pod, container = falco_container(render_config("falco-sysadmin", "dev", config, only=("falco",)))
+    assert container["securityContext"] == {"capabilities": {"add": [*FALCO_CAPABILITY_ORDER, "SYS_ADMIN"]}}
+    assert not pod["spec"].get("hostNetwork") and not pod["spec"].get("hostPID")
+
+
 def test_the_tutorials_modern_ebpf_runs_on_capabilities_too():
     run = run_program({"profile": "tutorial", "falco": {"driver": "modern_ebpf"}})
-    assert run.chart_values("falco")["driver"]["modernEbpf"] == {"leastPrivileged": True}
+    values = run.chart_values("falco")
+    assert values["driver"]["modernEbpf"] == {"leastPrivileged": True}
+    assert values["containerSecurityContext"] == {"capabilities": {"add": list(FALCO_CAPABILITY_ORDER)}}
 
 
 @pytest.mark.parametrize(
@@ -50,6 +63,7 @@ def test_kmod_and_the_legacy_probe_stay_privileged(config, driver):
     values = run.chart_values("falco")
     assert values["driver"]["kind"] == driver
     assert values["driver"]["modernEbpf"] == {"leastPrivileged": False}
+    assert "containerSecurityContext" not in values  # the chart's privileged container stands
 
 
 def secret_readers(stack, secret):

@@ -1,0 +1,210 @@
+"""Falco's preflight, the init container that stops the pod with one line saying why where Falco
+could not start (perf events refused on Debian and Ubuntu kernels) or could not reach the
+container runtime. Its script is taken from the rendered DaemonSet and run here, by the shell
+of Falco's image (busybox) and by a POSIX sh, against a fake /proc and a fake node with real
+unix sockets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import MINIKUBE_DEV
+from pod_security import BASELINE, workload_violations
+from rendering import Workload, render_config
+
+from components.charts import FALCO, FALCO_WITH_GRPC
+from components.falco_host import PREFLIGHT
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "components" / "falco-preflight.sh"
+SYS_ADMIN = {**MINIKUBE_DEV, "falco": {"capabilities": "sysAdmin"}}
+
+
+def falco_pod(stack) -> Workload:
+    (daemonset,) = [o for o in stack.from_release("falco") if o.kind == "DaemonSet" and o.name == "falco"]
+    workload = Workload.of(daemonset)
+    assert workload is not None
+    return workload
+
+
+def container(workload: Workload, name: str) -> dict:
+    (found,) = [c for c in workload.containers() if c["name"] == name]
+    return found
+
+
+def env_of(preflight: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in preflight["env"] if "value" in e}
+
+
+@pytest.fixture(scope="module")
+def sys_admin():
+    return render_config("falco-sysadmin", "dev", SYS_ADMIN, only=("falco",))
+
+
+# -- what the cluster receives ------------------------------------------------------------------
+
+
+def test_the_preflight_runs_first_from_falcos_image_with_nothing(stack):
+    pod = falco_pod(stack)
+    first = pod.pod["initContainers"][0]
+    assert first["name"] == PREFLIGHT
+    chart = FALCO_WITH_GRPC if stack.profile == "tutorial" else FALCO
+    assert first["image"] == chart.image("docker.io/falcosecurity/falco")  # already on the node for Falco
+    assert first["command"] == ["/bin/sh", "-c", SCRIPT.read_text()]
+    assert first["securityContext"] == {
+        "runAsUser": 0,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    # Its last lines become the pod's message in `kubectl describe pod` when it fails.
+    assert first["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    node = next(e for e in first["env"] if e["name"] == "NODE_NAME")
+    assert node["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+
+
+def test_the_preflight_checks_the_capabilities_falco_really_holds(stack, sys_admin):
+    for rendered in (stack, sys_admin):
+        pod = falco_pod(rendered)
+        falco = container(pod, "falco")["securityContext"]
+        held = env_of(container(pod, PREFLIGHT))["FALCO_CAPABILITIES"]
+        if falco.get("privileged"):
+            assert held == "privileged"
+        else:
+            assert held.split() == falco["capabilities"]["add"]
+
+
+def test_the_preflight_adds_nothing_to_what_the_falco_namespace_must_admit(stack):
+    """Falco's namespace is privileged for Falco's sake; the preflight asks for nothing more
+    than the pod without it does."""
+    pod = falco_pod(stack)
+    namespace = stack.get("Namespace", pod.owner.namespace)
+    assert namespace.labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    without = {**pod.pod, "initContainers": [c for c in pod.pod["initContainers"] if c["name"] != PREFLIGHT]}
+    alone = Workload(pod.owner, without, pod.labels, pod.replicas, pod.annotations)
+    assert workload_violations(pod, BASELINE) == workload_violations(alone, BASELINE)
+
+
+# -- the script, run -------------------------------------------------------------------------------
+
+
+def shells() -> Iterator[object]:
+    yield pytest.param(["sh"], id="sh")
+    busybox = shutil.which("busybox")
+    missing = busybox is None and os.environ.get("CI") != "true"  # in CI, a missing busybox fails
+    reason = "busybox (the shell of Falco's image) is not installed: apt-get install busybox"
+    yield pytest.param([busybox or "busybox", "sh"], id="busybox", marks=pytest.mark.skipif(missing, reason=reason))
+
+
+@pytest.fixture
+def node():
+    """A fake node: its /proc and, under the host root, the runtime's socket directory."""
+    # Short: a unix socket's path must fit in 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="pf", dir="/tmp"))
+    listening: list[socket.socket] = []
+
+    def make(paranoid: str | None, sockets: tuple[str, ...] = ("/var/run/docker.sock",)) -> dict[str, str]:
+        sysctl = root / "proc" / "sys" / "kernel" / "perf_event_paranoid"
+        sysctl.parent.mkdir(parents=True, exist_ok=True)
+        if paranoid is not None:
+            sysctl.write_text(paranoid + "\n")
+        for path in sockets:
+            where = root / "host" / path.lstrip("/")
+            where.parent.mkdir(parents=True, exist_ok=True)
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(str(where))
+            listening.append(server)
+        return {"PROC_ROOT": str(root / "proc"), "HOST_ROOT": str(root / "host"), "NODE_NAME": "minikube"}
+
+    yield make
+    for server in listening:
+        server.close()
+    shutil.rmtree(root)
+
+
+def run(shell: list[str], script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*shell, "-c", script], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=10
+    )
+
+
+def preflight_of(stack) -> tuple[str, dict[str, str]]:
+    preflight = container(falco_pod(stack), PREFLIGHT)
+    return preflight["command"][2], env_of(preflight)
+
+
+@pytest.fixture(scope="module")
+def rendered(sys_admin):
+    from rendering import render_stack
+
+    return {"least": render_stack("dev"), "sysAdmin": sys_admin, "privileged": render_stack("dev-tutorial")}
+
+
+@pytest.mark.parametrize("shell", list(shells()))
+@pytest.mark.parametrize("paranoid", [-1, 0, 1, 2, 3, 4])
+@pytest.mark.parametrize("falco", ["least", "sysAdmin", "privileged"])
+def test_falco_starts_unless_the_kernel_refuses_it_perf_events(shell, paranoid, falco, rendered, node):
+    script, env = preflight_of(rendered[falco])
+    result = run(shell, script, {**env, **node(str(paranoid))})
+    refused = paranoid > 2 and falco == "least"  # Debian (3) and Ubuntu (4) kernels
+    if not refused:
+        assert (result.returncode, result.stderr) == (0, "")
+        assert f"kernel.perf_event_paranoid={paranoid}, Falco holds {env['FALCO_CAPABILITIES']}" in result.stdout
+        return
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()  # one line: the cause and the fix
+    assert line.startswith("falco-preflight: Falco cannot start on node minikube: ")
+    assert f"kernel.perf_event_paranoid is {paranoid} on this node's kernel" in line
+    assert "runtime-defense:falco.capabilities = least" in line
+    assert "pulumi config set --path falco.capabilities sysAdmin" in line
+    assert "sysctl -w kernel.perf_event_paranoid=2" in line
+
+
+@pytest.mark.parametrize("shell", list(shells()))
+@pytest.mark.parametrize("content", [None, "", "four"])
+def test_an_unreadable_sysctl_lets_falco_try(shell, content, rendered, node):
+    script, env = preflight_of(rendered["least"])
+    result = run(shell, script, {**env, **node(content)})
+    assert result.returncode == 0, result.stderr
+    assert "kernel.perf_event_paranoid cannot be read; Falco will try to start" in result.stdout
+
+
+@pytest.mark.parametrize("shell", list(shells()))
+def test_a_node_without_the_configured_runtime_stops_falco_saying_which_to_set(shell, rendered, node):
+    script, env = preflight_of(rendered["least"])
+    assert (env["FALCO_CONTAINER_RUNTIME"], env["RUNTIME_SOCKETS"]) == ("docker", "/var/run/docker.sock")
+    result = run(shell, script, {**env, **node("2", sockets=("/run/containerd/containerd.sock",))})
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("falco-preflight: Falco cannot start on node minikube: ")
+    assert "runtime-defense:falco.containerRuntime is docker, but this node has no /var/run/docker.sock" in line
+    assert "container and k8s fields would read <NA>" in line
+    assert "(docker, containerd, cri-o, k3s; kubectl get node minikube -o jsonpath=" in line
+
+
+@pytest.mark.parametrize("shell", list(shells()))
+def test_a_file_where_the_socket_should_be_is_no_runtime(shell, rendered, node):
+    script, env = preflight_of(rendered["least"])
+    fake = node("2", sockets=())
+    (Path(fake["HOST_ROOT"]) / "var" / "run").mkdir(parents=True)
+    (Path(fake["HOST_ROOT"]) / "var" / "run" / "docker.sock").write_text("")
+    result = run(shell, script, {**env, **fake})
+    assert result.returncode == 1
+    assert "this node has no /var/run/docker.sock" in result.stderr
+
+
+@pytest.mark.parametrize("shell", list(shells()))
+def test_any_listed_runtime_will_do_on_a_mixed_cluster(shell, node):
+    config = {**MINIKUBE_DEV, "falco": {"containerRuntime": ["containerd", "cri-o"]}}
+    script, env = preflight_of(render_config("falco-mixed-runtimes", "dev", config, only=("falco",)))
+    assert env["RUNTIME_SOCKETS"] == "/run/containerd/containerd.sock /run/crio/crio.sock"
+    result = run(shell, script, {**env, **node("2", sockets=("/run/crio/crio.sock",))})
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.rstrip().endswith("runtime socket: /run/crio/crio.sock")
