@@ -191,6 +191,11 @@ def stack(tmp_path_factory):
     stack.set_config(
         'runtime-defense:falco.customRules["e2e-critical-shell.yaml"]', auto.ConfigValue(CRITICAL_SHELL), path=True
     )
+    # kind's node runs containerd, on the runner's own kernel: above 2, a Debian or Ubuntu kernel's
+    # kernel.perf_event_paranoid refuses Falco's perf events without CAP_SYS_ADMIN.
+    stack.set_config("runtime-defense:falco.containerRuntime", auto.ConfigValue("containerd"), path=True)
+    if int(Path("/proc/sys/kernel/perf_event_paranoid").read_text()) > 2:
+        stack.set_config("runtime-defense:falco.capabilities", auto.ConfigValue("sysAdmin"), path=True)
     if PROFILE == "tutorial":
         # The legacy `ebpf` probe is downloaded for the node's kernel, which a CI runner's
         # kernel may not have; modern_ebpf is built into Falco.
