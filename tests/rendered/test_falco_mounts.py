@@ -9,20 +9,14 @@ import posixpath
 import re
 
 import yaml
-from harness import MINIKUBE_DEV, ROOT
-from rendering import Workload, render_config
+from falco_pod import falco_pod, kmod, sys_admin_several_runtimes
+from harness import ROOT
+from rendering import Workload, render_stack
 
 from components.falco_host import PREFLIGHT
 
 DOC = ROOT / "docs" / "architecture.md"
 BEGIN, END = "<!-- falco-mounts:begin -->", "<!-- falco-mounts:end -->"
-
-
-def falco_pod(stack) -> Workload:
-    (daemonset,) = [o for o in stack.from_release("falco") if o.kind == "DaemonSet" and o.name == "falco"]
-    workload = Workload.of(daemonset)
-    assert workload is not None
-    return workload
 
 
 def host_mounts(workload: Workload) -> list[tuple[str, str, str, bool]]:
@@ -48,11 +42,6 @@ def enabled_sockets(stack) -> list[str]:
     return sockets
 
 
-def kmod():
-    config = {**MINIKUBE_DEV, "falco": {"driver": "kmod"}}
-    return render_config("falco-kmod", "dev", config, only=("falco",))
-
-
 def test_falco_mounts_the_directory_of_one_runtime_socket_by_default(stack):
     pod = falco_pod(stack)
     sockets = enabled_sockets(stack)
@@ -70,8 +59,7 @@ def test_falco_mounts_the_directory_of_one_runtime_socket_by_default(stack):
 
 
 def test_a_cluster_of_several_runtimes_mounts_each_directory_once():
-    config = {**MINIKUBE_DEV, "falco": {"containerRuntime": ["containerd", "cri-o", "k3s"]}}
-    stack = render_config("falco-several-runtimes", "dev", config, only=("falco",))
+    stack = sys_admin_several_runtimes()
     assert enabled_sockets(stack) == [
         "/run/containerd/containerd.sock",
         "/run/crio/crio.sock",
@@ -144,6 +132,4 @@ def documented_mounts() -> list[tuple[str, str, str, bool]]:
 
 
 def test_the_documented_mounts_are_those_of_the_rendered_daemonset():
-    from rendering import render_stack
-
     assert documented_mounts() == host_mounts(falco_pod(render_stack("dev")))

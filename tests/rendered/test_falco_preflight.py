@@ -15,28 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import MINIKUBE_DEV
+from falco_pod import container, falco_pod, sys_admin_several_runtimes
+from harness import ROOT
 from pod_security import BASELINE, workload_violations
-from rendering import Workload, render_config
+from rendering import Workload, render_stack
 
 from components.charts import FALCO, FALCO_WITH_GRPC
 from components.falco_host import PREFLIGHT
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "components" / "falco-preflight.sh"
-SYS_ADMIN = {**MINIKUBE_DEV, "falco": {"capabilities": "sysAdmin"}}
-
-
-def falco_pod(stack) -> Workload:
-    (daemonset,) = [o for o in stack.from_release("falco") if o.kind == "DaemonSet" and o.name == "falco"]
-    workload = Workload.of(daemonset)
-    assert workload is not None
-    return workload
-
-
-def container(workload: Workload, name: str) -> dict:
-    (found,) = [c for c in workload.containers() if c["name"] == name]
-    return found
 
 
 def env_of(preflight: dict) -> dict[str, str]:
@@ -45,7 +32,7 @@ def env_of(preflight: dict) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def sys_admin():
-    return render_config("falco-sysadmin", "dev", SYS_ADMIN, only=("falco",))
+    return sys_admin_several_runtimes()
 
 
 # -- what the cluster receives ------------------------------------------------------------------
@@ -110,7 +97,7 @@ def node():
     root = Path(tempfile.mkdtemp(prefix="pf", dir="/tmp"))
     listening: list[socket.socket] = []
 
-    def make(paranoid: str | None, sockets: tuple[str, ...] = ("/var/run/docker.sock",)) -> dict[str, str]:
+    def make(paranoid: str | None, sockets: tuple[str, ...]) -> dict[str, str]:
         sysctl = root / "proc" / "sys" / "kernel" / "perf_event_paranoid"
         sysctl.parent.mkdir(parents=True, exist_ok=True)
         if paranoid is not None:
@@ -142,8 +129,6 @@ def preflight_of(stack) -> tuple[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def rendered(sys_admin):
-    from rendering import render_stack
-
     return {"least": render_stack("dev"), "sysAdmin": sys_admin, "privileged": render_stack("dev-tutorial")}
 
 
@@ -152,7 +137,8 @@ def rendered(sys_admin):
 @pytest.mark.parametrize("falco", ["least", "sysAdmin", "privileged"])
 def test_falco_starts_unless_the_kernel_refuses_it_perf_events(shell, paranoid, falco, rendered, node):
     script, env = preflight_of(rendered[falco])
-    result = run(shell, script, {**env, **node(str(paranoid))})
+    runtime = env["RUNTIME_SOCKETS"].split()[-1]
+    result = run(shell, script, {**env, **node(str(paranoid), sockets=(runtime,))})
     refused = paranoid > 2 and falco == "least"  # Debian (3) and Ubuntu (4) kernels
     if not refused:
         assert (result.returncode, result.stderr) == (0, "")
@@ -171,7 +157,7 @@ def test_falco_starts_unless_the_kernel_refuses_it_perf_events(shell, paranoid, 
 @pytest.mark.parametrize("content", [None, "", "four"])
 def test_an_unreadable_sysctl_lets_falco_try(shell, content, rendered, node):
     script, env = preflight_of(rendered["least"])
-    result = run(shell, script, {**env, **node(content)})
+    result = run(shell, script, {**env, **node(content, sockets=("/var/run/docker.sock",))})
     assert result.returncode == 0, result.stderr
     assert "kernel.perf_event_paranoid cannot be read; Falco will try to start" in result.stdout
 
@@ -201,10 +187,11 @@ def test_a_file_where_the_socket_should_be_is_no_runtime(shell, rendered, node):
 
 
 @pytest.mark.parametrize("shell", list(shells()))
-def test_any_listed_runtime_will_do_on_a_mixed_cluster(shell, node):
-    config = {**MINIKUBE_DEV, "falco": {"containerRuntime": ["containerd", "cri-o"]}}
-    script, env = preflight_of(render_config("falco-mixed-runtimes", "dev", config, only=("falco",)))
-    assert env["RUNTIME_SOCKETS"] == "/run/containerd/containerd.sock /run/crio/crio.sock"
+def test_any_listed_runtime_will_do_on_a_mixed_cluster(shell, rendered, node):
+    script, env = preflight_of(rendered["sysAdmin"])  # containerd, cri-o, k3s
+    assert env["RUNTIME_SOCKETS"] == (
+        "/run/containerd/containerd.sock /run/crio/crio.sock /run/k3s/containerd/containerd.sock"
+    )
     result = run(shell, script, {**env, **node("2", sockets=("/run/crio/crio.sock",))})
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.rstrip().endswith("runtime socket: /run/crio/crio.sock")

@@ -5,8 +5,9 @@ the CRDs kube-prometheus-stack installs outlive `pulumi destroy`."""
 
 import pulumi
 import pytest
-from harness import MINIKUBE_DEV, run_program
-from rendering import helm_template, releases, render_config, render_stack
+from falco_pod import sys_admin_several_runtimes
+from harness import run_program
+from rendering import helm_template, releases, render_stack
 
 from components.monitoring import CRD, keep_crds
 
@@ -40,8 +41,7 @@ def test_falco_on_modern_ebpf_runs_on_capabilities_not_privileged(name, capsys):
 def test_falco_holds_sys_admin_only_when_asked_and_stays_unprivileged():
     """falco.capabilities = sysAdmin: for kernels whose kernel.perf_event_paranoid is above 2
     (Debian 3, Ubuntu 4), which refuse Falco's perf events without CAP_SYS_ADMIN."""
-    config = {**MINIKUBE_DEV, "falco": {"capabilities": "sysAdmin"}}
-    pod, container = falco_container(render_config("falco-sysadmin", "dev", config, only=("falco",)))
+    pod, container = falco_container(sys_admin_several_runtimes())
     assert container["securityContext"] == {"capabilities": {"add": [*FALCO_CAPABILITY_ORDER, "SYS_ADMIN"]}}
     assert not pod["spec"].get("hostNetwork") and not pod["spec"].get("hostPID")
 

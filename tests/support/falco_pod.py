@@ -1,0 +1,36 @@
+"""Falco's pod as the cluster receives it, and the Falco-only renders the node tests share
+(each rendered once per session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness import MINIKUBE_DEV
+from rendering import RenderedStack, Workload, render_config
+
+# Falco with CAP_SYS_ADMIN on a cluster whose nodes run containerd, CRI-O or k3s.
+SYS_ADMIN_SEVERAL_RUNTIMES = {
+    **MINIKUBE_DEV,
+    "falco": {"capabilities": "sysAdmin", "containerRuntime": ["containerd", "cri-o", "k3s"]},
+}
+KMOD = {**MINIKUBE_DEV, "falco": {"driver": "kmod"}}
+
+
+def sys_admin_several_runtimes() -> RenderedStack:
+    return render_config("falco-sysadmin-several-runtimes", "dev", SYS_ADMIN_SEVERAL_RUNTIMES, only=("falco",))
+
+
+def kmod() -> RenderedStack:
+    return render_config("falco-kmod", "dev", KMOD, only=("falco",))
+
+
+def falco_pod(stack: RenderedStack) -> Workload:
+    (daemonset,) = [o for o in stack.from_release("falco") if o.kind == "DaemonSet" and o.name == "falco"]
+    workload = Workload.of(daemonset)
+    assert workload is not None
+    return workload
+
+
+def container(workload: Workload, name: str) -> dict[str, Any]:
+    (found,) = [c for c in workload.containers() if c["name"] == name]
+    return found
