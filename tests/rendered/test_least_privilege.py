@@ -38,6 +38,15 @@ def test_falco_on_modern_ebpf_runs_on_capabilities_not_privileged(name, capsys):
         print(f"\n{name}: Falco (modern_ebpf) keeps {sorted(context['capabilities']['add'])}, not privileged")
 
 
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_falco_on_capabilities_is_not_confined_by_apparmor(name):
+    """The runtime's default AppArmor profile denies Falco the ptrace read of other processes'
+    /proc entries its SYS_PTRACE is for (falcosecurity/charts 1310e60): the chart unconfines
+    it when driver.modernEbpf.leastPrivileged is set, whatever containerSecurityContext says."""
+    pod, _ = falco_container(render_stack(name))
+    assert pod["metadata"]["annotations"]["container.apparmor.security.beta.kubernetes.io/falco"] == "unconfined"
+
+
 def test_falco_holds_sys_admin_only_when_asked_and_stays_unprivileged():
     """falco.capabilities = sysAdmin: for kernels whose kernel.perf_event_paranoid is above 2
     (Debian 3, Ubuntu 4), which refuse Falco's perf events without CAP_SYS_ADMIN."""
