@@ -25,12 +25,13 @@ from harness import ROOT
 SCRIPT = ROOT / "scripts" / "minikube-up.sh"
 UNROUTABLE = "192.0.2.1"  # TEST-NET-1 (RFC 5737): nothing answers there
 PULUMI_VERSION = (ROOT / ".pulumi.version").read_text().strip()
+PYTHON = os.path.realpath(sys.executable)
 
-# The stand-in `pulumi`: config get/set/rm on Pulumi.<stack>.yaml in $FAKE_STACKS, as the CLI
-# does (keys in the project's namespace unless they name another, --path into maps and lists).
+# The stand-in `pulumi`: config get/set/rm on the stack's settings (Pulumi.<stack>.yaml, kept as
+# JSON in $FAKE_STACKS), as the CLI does: keys in the project's namespace unless they name
+# another, --path into maps and lists.
 FAKE_PULUMI = """
-import os, re, shlex, sys
-import yaml
+import json, os, re, shlex, sys
 
 args = sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a") as log:
@@ -44,8 +45,8 @@ if args[:2] == ["stack", "select"]:
     sys.exit(0)
 if args[:1] != ["config"]:
     sys.exit(0)
-path_file = os.path.join(os.environ["FAKE_STACKS"], f"Pulumi.{open(state).read()}.yaml")
-settings = yaml.safe_load(open(path_file)) if os.path.exists(path_file) else {}
+path_file = os.path.join(os.environ["FAKE_STACKS"], f"Pulumi.{open(state).read()}.json")
+settings = json.load(open(path_file)) if os.path.exists(path_file) else {}
 config = settings.setdefault("config", {}) or {}
 settings["config"] = config
 verb, rest = args[1], [a for a in args[2:] if a not in ("--path", "--secret")]
@@ -83,10 +84,10 @@ elif verb == "set":
         while len(node) <= last:
             node.append(None)
     node[last] = rest[1]
-    yaml.safe_dump(settings, open(path_file, "w"))
+    json.dump(settings, open(path_file, "w"))
 elif verb == "rm":
     node.pop(last, None)
-    yaml.safe_dump(settings, open(path_file, "w"))
+    json.dump(settings, open(path_file, "w"))
 """.replace("@VERSION@", PULUMI_VERSION)
 
 FAKES = {
@@ -112,10 +113,13 @@ exit 0
 def fake_bin(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in {**FAKES, "pulumi": f"#!{sys.executable}\n{FAKE_PULUMI}"}.items():
+    for name, body in {**FAKES, "pulumi": f"#!{sys.executable} -S\n{FAKE_PULUMI}"}.items():
         path = bin_dir / name
         path.write_text(body)
         path.chmod(0o755)
+    # The Python running the tests (3.11 or newer), itself rather than through a version
+    # manager's shim.
+    (bin_dir / "python3").symlink_to(PYTHON)
     return bin_dir
 
 
@@ -137,7 +141,7 @@ def run_script(
     stacks.mkdir(exist_ok=True)
     stack = env.get("PULUMI_STACK", "dev")
     if stack_file is not None:
-        (stacks / f"Pulumi.{stack}.yaml").write_text(stack_file)
+        (stacks / f"Pulumi.{stack}.json").write_text(json.dumps(yaml.safe_load(stack_file)))
     cluster = env.get("FAKE_CLUSTER", "minikube")
     profiles = {"valid": [{"Name": cluster, "Config": {"Driver": driver}}], "invalid": []}
     environment = {
@@ -153,8 +157,8 @@ def run_script(
     done = subprocess.run(
         [shutil.which("bash"), str(SCRIPT), *args], env=environment, capture_output=True, text=True, timeout=60
     )
-    stack_path = stacks / f"Pulumi.{stack}.yaml"
-    settings = yaml.safe_load(stack_path.read_text()) if stack_path.exists() else {}
+    stack_path = stacks / f"Pulumi.{stack}.json"
+    settings = json.loads(stack_path.read_text()) if stack_path.exists() else {}
     return done.returncode, done.stdout + done.stderr, log.read_text().splitlines(), settings
 
 
@@ -234,7 +238,7 @@ def version_stand_ins(tmp_path: Path, python: str = "3.9.18", venv: bool = True)
     """`pulumi` and `python3` stand-ins, put before the others on PATH."""
     first = tmp_path / "first"
     first.mkdir()
-    real = shutil.which("python3")
+    real = PYTHON
     too_old = tuple(int(part) for part in python.split(".")[:2]) < (3, 11)
     (first / "python3").write_text(
         "#!/bin/sh\n"
