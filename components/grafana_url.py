@@ -91,9 +91,9 @@ def find_api_server(
         )
     if context not in merged.contexts:
         names = sorted(merged.contexts)
-        there = f"its contexts: {', '.join(names)}" if names else "it has no contexts"
+        there = f"whose contexts are {', '.join(names)}" if names else "which has no contexts"
         raise NoApiServer(
-            f'kube context "{context}" ({context_from}) is not in {merged.described} ({there})',
+            f'kube context "{context}" (from {context_from}) is not in {merged.described}, {there}',
             [_set_context(names[0])] if names else [],
         )
     entry, where = merged.contexts[context]

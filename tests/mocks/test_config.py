@@ -847,8 +847,8 @@ NOT_FOUND = [
     pytest.param(
         {"kubeContext": "minikube"},
         lambda tmp: {"KUBECONFIG": str(write_kubeconfig(tmp / "c", {"kind-lab": "https://127.0.0.1:4000"}))},
-        'kube context "minikube" (runtime-defense:kubeContext) is not in {tmp}/c (from $KUBECONFIG) (its '
-        "contexts: kind-lab); `pulumi config set kubeContext kind-lab`, or give the URL",
+        'kube context "minikube" (from runtime-defense:kubeContext) is not in {tmp}/c (from $KUBECONFIG), whose '
+        "contexts are kind-lab; `pulumi config set kubeContext kind-lab`, or give the URL",
         id="context-not-in-kubeconfig",
     ),
     pytest.param(
