@@ -120,20 +120,38 @@ if [ "$(setting --path 'pulumi:disable-default-providers[0]')" != kubernetes ]; 
   pulumi config set --path 'pulumi:disable-default-providers[0]' kubernetes
 fi
 
-# The route from this machine to Grafana's NodePort, checked now: Grafana itself answers only
-# once `pulumi up` has deployed it.
+# What the program derives without grafana.url: Grafana's NodePort on the host of the kube
+# context's API server.
 node_port=$(setting --path monitoring.grafanaNodePort)
 node_port=${node_port:-30300}
+server=$(kubectl config view --minify --context "$cluster" -o 'jsonpath={.clusters[0].cluster.server}' 2>/dev/null || true)
+authority=${server#*://}
+authority=${authority%%/*}
+case "$authority" in
+  \[*) host="${authority%%]*}]" ;;
+  *) host=${authority%%:*} ;;
+esac
+server_port=${authority#"$host"}
+server_port=${server_port#:}
+derived="http://$host:$node_port"
+
+# The route from this machine to Grafana's NodePort, checked now (Grafana itself answers only
+# once `pulumi up` has deployed it), and written to the stack only where it is not the one the
+# program derives.
 node_ip=$(minikube ip -p "$cluster")
+api_port=8443 # minikube's, unless the kubeconfig names the node with another
+if [ "$host" = "$node_ip" ] && [ -n "$server_port" ]; then
+  api_port=$server_port
+fi
 driver=$(minikube profile list -o json 2>/dev/null |
   python3 -c 'import json, sys; p = [v for v in json.load(sys.stdin).get("valid", []) if v["Name"] == sys.argv[1]]; print(p[0]["Config"]["Driver"] if p else "")' \
     "$cluster" || true)
 reachable() { python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)' "$1" "$2" 2>/dev/null; }
 
-if reachable "$node_ip" 8443; then
+if reachable "$node_ip" "$api_port"; then
   # A Service's NodePort listens on the node's address, where its API server answers.
   route="http://$node_ip:$node_port"
-  echo "minikube-up: the minikube node $node_ip answers on its API port 8443 from here, so its NodePorts," \
+  echo "minikube-up: the minikube node $node_ip answers on its API port $api_port from here, so its NodePorts," \
     "on the same address, are reachable too: Pulumi will reach Grafana at $route once pulumi up deploys it"
 elif [ "$driver" = docker ] || [ "$driver" = podman ]; then
   published=$("$driver" port "$cluster" "$node_port/tcp" 2>/dev/null | head -n1 || true)
@@ -147,16 +165,6 @@ else
   fail "this machine cannot reach the minikube node at $node_ip (driver ${driver:-unknown}); check that its network is up"
 fi
 
-# What the program derives without grafana.url: the NodePort on the host of the context's API
-# server. Written to the stack only where that is not the route found above.
-server=$(kubectl config view --minify --context "$cluster" -o 'jsonpath={.clusters[0].cluster.server}' 2>/dev/null || true)
-authority=${server#*://}
-authority=${authority%%/*}
-case "$authority" in
-  \[*) host="${authority%%]*}]" ;;
-  *) host=${authority%:*} ;;
-esac
-derived="http://$host:$node_port"
 explicit=$(setting --path grafana.url)
 if [ "$route" = "$derived" ]; then
   if [ -n "$explicit" ] && [ "$explicit" != "$route" ]; then

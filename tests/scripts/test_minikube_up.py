@@ -179,14 +179,10 @@ def ran_up(calls: list[str]) -> list[str] | None:
 
 @pytest.fixture
 def api_server_on_localhost():
-    """Something listening where the script probes the node (port 8443), as on a reachable node."""
+    """Something listening on 127.0.0.1 where the kubeconfig names the node's API server, as on
+    a node this machine reaches: its address, as `https://127.0.0.1:<port>`."""
     server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        server.bind(("127.0.0.1", 8443))
-    except OSError:
-        server.close()
-        pytest.skip("port 8443 is taken on this machine")
+    server.bind(("127.0.0.1", 0))
     server.listen()
     server.settimeout(0.1)
     stop = threading.Event()
@@ -200,7 +196,7 @@ def api_server_on_localhost():
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
-    yield
+    yield f"https://127.0.0.1:{server.getsockname()[1]}"
     stop.set()
     thread.join()
     server.close()
@@ -298,9 +294,10 @@ def test_the_pulumi_cli_must_be_at_least_the_version_in_dot_pulumi_version(tmp_p
 
 
 def test_on_a_reachable_node_the_committed_settings_are_used_as_they_are(tmp_path, api_server_on_localhost):
-    code, out, calls, settings = run_script(tmp_path, "127.0.0.1", driver="kvm2", server="https://127.0.0.1:8443")
+    code, out, calls, settings = run_script(tmp_path, "127.0.0.1", driver="kvm2", server=api_server_on_localhost)
     assert code == 0, out
-    assert "the minikube node 127.0.0.1 answers on its API port 8443 from here, so its NodePorts, on the same" in out
+    port = api_server_on_localhost.rsplit(":", 1)[1]
+    assert f"the minikube node 127.0.0.1 answers on its API port {port} from here, so its NodePorts, on the same" in out
     assert "Pulumi will reach Grafana at http://127.0.0.1:30300 once pulumi up deploys it" in out
     assert changes(calls) == []
     assert settings == yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
@@ -331,13 +328,30 @@ def test_a_route_the_program_cannot_derive_is_written_as_grafana_url(tmp_path):
     assert ordered.index(["config", "set", "--path", "grafana.url", "http://127.0.0.1:55001"]) < ordered.index(["up"])
 
 
+@pytest.mark.parametrize(
+    ("server", "derived"),
+    [
+        ("https://192.168.49.2:8443", "http://192.168.49.2:30300"),
+        ("https://[::1]:6443", "http://[::1]:30300"),
+        ("https://kubernetes.docker.internal:6443", "http://kubernetes.docker.internal:30300"),
+    ],
+)
+def test_the_script_derives_grafanas_url_as_the_program_does(tmp_path, server, derived):
+    """Where the route (here the port docker publishes) is not the derived URL, the script says
+    what the program would derive, from the same API server (tests/mocks/test_config.py)."""
+    code, out, calls, _ = run_script(tmp_path, UNROUTABLE, server=server, FAKE_PUBLISHED="127.0.0.1:30300")
+    assert code == 0, out
+    assert f"the program would derive {derived} from the API server of kube context minikube ({server})" in out
+    assert changes(calls) == [["set", "--path", "grafana.url", "http://127.0.0.1:30300"]]
+
+
 def test_a_grafana_url_left_by_an_older_run_is_removed_when_the_program_derives_the_route(
     tmp_path, api_server_on_localhost
 ):
     stale = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     stale["config"]["runtime-defense:grafana"] = {"url": "http://192.168.49.9:30300"}
     code, out, calls, settings = run_script(
-        tmp_path, "127.0.0.1", driver="kvm2", server="https://127.0.0.1:8443", stack_file=yaml.safe_dump(stale)
+        tmp_path, "127.0.0.1", driver="kvm2", server=api_server_on_localhost, stack_file=yaml.safe_dump(stale)
     )
     assert code == 0, out
     assert changes(calls) == [["rm", "--path", "grafana.url"]]
