@@ -14,6 +14,8 @@ from components.namespaces import StackNamespaces
 from components.scraping import Scraping
 
 cfg = stack_config.load()
+if cfg.grafana.url_found:
+    pulumi.log.info(cfg.grafana.url_found)  # where the program looked for Grafana
 retained = frozenset({cfg.namespaces.logging} if cfg.logging.retain_volumes else ())
 on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes)])
 
@@ -136,6 +138,7 @@ pulumi.export("eventEndpoint", events.endpoint)
 pulumi.export("mtlsCaCertPem", events.ca_cert_pem)
 pulumi.export("mtlsClientSecret", events.client_secret)
 pulumi.export("grafanaUrl", cfg.grafana.url)
+pulumi.export("grafanaUrlSource", cfg.grafana.url_source)
 pulumi.export("dashboardUrls", grafana.dashboard_urls)
 pulumi.export("dataSourceUids", grafana.data_source_uids)
 if monitoring is not None:

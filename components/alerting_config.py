@@ -31,7 +31,7 @@ def read_alerting(r: ConfigReader, pki: PkiConfig) -> AlertingConfig:
     ):
         r.problem("alerting.email", addresses, "must be a list of e-mail addresses")
         addresses = []
-    webhook = r.secret("alertWebhookUrl", "https://hooks.example.com/...")
+    webhook = r.secret("alertWebhookUrl", "the webhook URL")
     raw = r.raw("alertWebhookUrl")
     if webhook is not None and raw is not None and not re.match(r"^https?://[^/\s]+", raw):
         r.problem("alertWebhookUrl", "<secret>", "must be an http:// or https:// URL")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -18,6 +18,11 @@ class KubernetesTarget:
 
     context: str | None
     kubeconfig: pulumi.Output[str] | None  # a path or the file's contents, always secret
+    # The same `kubeconfig` key for the program's own reading of the API server's address
+    # (components/grafana_url.py): its path, or its contents (never shown).
+    kubeconfig_path: str | None = None
+    kubeconfig_contents: str | None = field(default=None, repr=False)
+    kubeconfig_problem: bool = False  # the key is set but unusable (reported)
 
 
 def read_kubernetes(r: ConfigReader) -> KubernetesTarget:
@@ -26,12 +31,21 @@ def read_kubernetes(r: ConfigReader) -> KubernetesTarget:
         r.problem("kubeContext", context, "must name a context in your kubeconfig, e.g. minikube")
         context = None
     kubeconfig_text = r.raw("kubeconfig")
-    kubeconfig = None
-    if kubeconfig_text is not None:
-        is_contents = "\n" in kubeconfig_text or kubeconfig_text.lstrip().startswith(("apiVersion", "{"))
-        if not is_contents and not os.path.exists(os.path.expanduser(kubeconfig_text)):
-            r.problem("kubeconfig", kubeconfig_text, "must be the path of an existing kubeconfig file or its contents")
-        else:
-            path_or_contents = kubeconfig_text if is_contents else os.path.expanduser(kubeconfig_text)
-            kubeconfig = pulumi.Output.secret(path_or_contents)
-    return KubernetesTarget(context=context, kubeconfig=kubeconfig)
+    if kubeconfig_text is None:
+        return KubernetesTarget(context=context, kubeconfig=None)
+    is_contents = "\n" in kubeconfig_text or kubeconfig_text.lstrip().startswith(("apiVersion", "{"))
+    path = None if is_contents else os.path.expanduser(kubeconfig_text)
+    if path is not None and not os.path.exists(path):
+        r.problem(
+            "kubeconfig",
+            kubeconfig_text,
+            "must be the path of an existing kubeconfig file or its contents; without it the stack uses "
+            "$KUBECONFIG, else ~/.kube/config: `pulumi config rm kubeconfig`",
+        )
+        return KubernetesTarget(context=context, kubeconfig=None, kubeconfig_problem=True)
+    return KubernetesTarget(
+        context=context,
+        kubeconfig=pulumi.Output.secret(path if path is not None else kubeconfig_text),
+        kubeconfig_path=path,
+        kubeconfig_contents=kubeconfig_text if path is None else None,
+    )

@@ -99,7 +99,7 @@ def load() -> StackConfig:
     falco = falco_config.read_falco(r, profile)
     pki = pki_config.read_pki(r)
     event_export = event_export_config.read_event_export(r, profile)
-    grafana = grafana_config.read_grafana(r, monitoring)
+    grafana = grafana_config.read_grafana(r, monitoring, kubernetes)
     if monitoring.existing is not None and grafana.admin_secret is not None:
         # An existing Grafana runs where its admin password is kept.
         existing = replace(monitoring.existing, grafana_namespace=grafana.admin_secret.namespace)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -110,11 +111,18 @@ class ConfigReader:
                 continue
             head = key.split(".", 1)[0]
             hint = (
-                f"set it with `pulumi config set --path {key} ...` (without --path the dot is part of the key)"
+                f"without --path the dot is part of the key: {self._set_with_path(key, present[full_key])}"
                 if "." in key and head in known
                 else f"known keys: {', '.join(known)}"
             )
             self.problem(key, present[full_key], f"unknown key; {hint}")
+
+    def _set_with_path(self, key: str, value: Any) -> str:
+        """The commands that move a value stored under the dotted name ``key`` to where it belongs."""
+        remove, path = f"`pulumi config rm {shlex.quote(key)}`", shlex.quote(key)
+        if self.is_secret(key):
+            return f"{remove}, then `pulumi config set --secret --path {path}`, which asks for the value"
+        return f"{remove}, then `pulumi config set --path {path} {shlex.quote(str(value))}`"
 
     # -- typed values -------------------------------------------------------------------
     def choice(self, key: str, value: Any, allowed: tuple[T, ...], default: T) -> T:
@@ -195,8 +203,9 @@ class ConfigReader:
             return MappingProxyType({})
         return MappingProxyType(dict(value))
 
-    def secret(self, key: str, example: str) -> pulumi.Output[str] | None:
-        """A value that must be stored encrypted (`pulumi config set --secret`)."""
+    def secret(self, key: str, what: str) -> pulumi.Output[str] | None:
+        """A value that must be stored encrypted (`pulumi config set --secret`): ``what`` it is,
+        as the CLI's prompt asks for it (no value on the command line, none in shell history)."""
         value = self.raw(key)
         if value is None:
             return None
@@ -204,7 +213,7 @@ class ConfigReader:
             self.problem(
                 key,
                 "<not shown>",
-                f"must be stored encrypted: `pulumi config set --secret {key} {example}`",
+                f"must be stored encrypted: `pulumi config set --secret {key}`, which asks for {what}",
             )
             return None
         if not value.strip():

@@ -110,8 +110,8 @@ def _object_storage(r: ConfigReader, value: Any) -> ObjectStorage | None:
     region = value.get("region")
     if region is not None and (not isinstance(region, str) or not re.match(r"^[a-z0-9-]+$", region)):
         r.problem("logging.objectStorage.region", region, "must be a region name such as eu-west-1")
-    key_id = r.secret("lokiS3AccessKeyId", "<access key id>")
-    secret_key = r.secret("lokiS3SecretAccessKey", "<secret access key>")
+    key_id = r.secret("lokiS3AccessKeyId", "the access key id")
+    secret_key = r.secret("lokiS3SecretAccessKey", "the secret access key")
     has_id, has_key = r.raw("lokiS3AccessKeyId") is not None, r.raw("lokiS3SecretAccessKey") is not None
     if has_id != has_key:
         r.missing(

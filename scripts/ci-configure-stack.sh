@@ -6,7 +6,10 @@
 #   KUBECONFIG_CONTENT  secret    the cluster's kubeconfig, stored as a stack secret
 #                                 (unset: the runner's own kubeconfig, e.g. kind's)
 #   KUBE_CONTEXT        variable  its context (default: the kubeconfig's current context)
-#   GRAFANA_URL         variable  where the runner reaches Grafana's API
+#   GRAFANA_URL         variable  where the runner reaches Grafana's API; unset, the stack's
+#                                 grafana.url, else what the program derives: the NodePort on
+#                                 the host of the context's API server (kind: 127.0.0.1, where
+#                                 tests/e2e/kind.yaml publishes it), or the Ingress's host
 set -euo pipefail
 stack="${1:?usage: ci-configure-stack.sh <stack>}"
 cd "$(dirname "$0")/.."

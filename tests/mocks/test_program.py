@@ -1,6 +1,11 @@
 """The whole program under mocks: the charts each profile deploys, where, and through what."""
 
+import os
+import shutil
+import subprocess
+
 import pytest
+import yaml
 from harness import CHART, CONFIG_GROUP, ENVIRONMENTS, ROOT, Secret, environment_config, run_program
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
@@ -117,6 +122,95 @@ def test_evaluating_twice_gives_identical_inputs():
 
 
 def test_every_environment_evaluates():
-    assert sorted(path.name for path in ROOT.glob("Pulumi.*.yaml")) == ["Pulumi.prod.yaml"], "dev's is untracked"
+    assert ENVIRONMENTS
     for stack in ENVIRONMENTS:
         assert run_program(environment_config(stack), stack=stack).charts(), stack
+
+
+# -- the dev stack, from a fresh clone ---------------------------------------------------------
+
+
+def test_the_dev_stack_deploys_from_its_tracked_file_and_a_kubeconfig_alone(tmp_path):
+    """What a fresh clone has: Pulumi.dev.yaml as committed, and a kubeconfig with a `minikube`
+    context (here not even the current one). No grafana.url, no script."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "minikube", "cluster": {"server": "https://192.168.39.10:8443"}},
+                    {"name": "work", "cluster": {"server": "https://10.9.8.7:6443"}},
+                ],
+                "contexts": [
+                    {"name": "minikube", "context": {"cluster": "minikube", "user": "minikube"}},
+                    {"name": "work", "context": {"cluster": "work", "user": "minikube"}},
+                ],
+                "current-context": "work",
+                "users": [{"name": "minikube", "user": {"token": "t"}}],
+            }
+        )
+    )
+    config = environment_config("dev")
+    assert "grafana" not in config
+    run = run_program(config, stack="dev", environ={"KUBECONFIG": str(kubeconfig)})
+    assert run.charts() and run.exports["profile"].value == "current"
+    (provider,) = run.of_type(PROVIDER_TYPE)
+    assert provider.plain("context") == "minikube"
+    assert run.exports["grafanaUrl"].value == "http://192.168.39.10:30300"
+    assert f'kube context "minikube" (from runtime-defense:kubeContext) in the kubeconfig {kubeconfig}' in (
+        run.exports["grafanaUrlSource"].value
+    )
+
+
+def test_the_dev_stack_file_disables_the_default_kubernetes_provider():
+    settings = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    assert settings["config"]["pulumi:disable-default-providers"] == ["kubernetes"]
+
+
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def checkout():
+    """The git checkout the tests run in (a tarball of the sources has none)."""
+    if shutil.which("git") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("git is not installed")
+        pytest.skip("git is not installed (https://git-scm.com/downloads): the tracked files cannot be told apart")
+    if git("rev-parse", "--git-dir").returncode != 0:
+        pytest.skip("not a git checkout (e.g. scripts/mutation_test.py's copy): the tracked files cannot be told apart")
+
+
+def test_the_committed_dev_stack_file_holds_nothing_personal(checkout):
+    """As staged for commit: no encryption salt (it belongs to one passphrase: Pulumi refuses
+    every other passphrase against it), no Grafana URL, no secret."""
+    staged = git("show", ":Pulumi.dev.yaml")
+    assert staged.returncode == 0, "Pulumi.dev.yaml is not tracked"
+    settings = yaml.safe_load(staged.stdout)
+    assert set(settings) == {"config"}, f"{set(settings) - {'config'}} is personal"
+    assert "runtime-defense:grafana" not in settings["config"]
+    assert "secure:" not in staged.stdout
+
+
+def test_stack_files_of_the_environments_are_tracked_and_any_other_stays_yours(checkout):
+    def ignored(path: str) -> bool:
+        return git("check-ignore", "--no-index", "-q", path).returncode == 0
+
+    for environment in ("dev", "prod", "hub", "spoke-a", "spoke-b"):
+        assert not ignored(f"Pulumi.{environment}.yaml"), environment
+    for personal in ("alice", "tutorial", "spoke-c", "dev-old"):
+        assert ignored(f"Pulumi.{personal}.yaml"), personal
+
+
+def test_the_local_backend_exists_in_every_clone_and_its_state_is_never_committed(checkout):
+    """Pulumi.yaml's file backend must exist before any pulumi command (pulumi/pulumi#15841)."""
+    backend = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["backend"]["url"]
+    assert backend == "file://./.pulumi-state"
+    placeholder = ".pulumi-state/.gitignore"
+    assert git("ls-files", "--error-unmatch", placeholder).returncode == 0, "not tracked"
+    assert git("check-ignore", "--no-index", "-q", placeholder).returncode != 0
+    for state in (".pulumi-state/.pulumi/meta.yaml", ".pulumi-state/.pulumi/stacks/runtime-defense/dev.json"):
+        assert git("check-ignore", "--no-index", "-q", state).returncode == 0, state

@@ -13,12 +13,14 @@ generated passwords, IDs) is unknown, and everything derived from it stays unkno
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
+import os
 import runpy
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,24 +307,43 @@ class Secret(str):
     """A config value the test stores as a secret (`pulumi config set --secret`)."""
 
 
-# What every test stack has unless the test says otherwise (None removes a key).
-BASE_CONFIG: dict[str, Any] = {"grafana": {"url": "http://192.168.49.2:30300"}}
+# What every test stack has unless the test says otherwise (None removes a key). Grafana's
+# URL is not among them: the program derives the baseline's from the kubeconfig below. An
+# existing Grafana's (monitoring.deploy false) cannot be derived: such a stack gets this one.
+BASE_CONFIG: dict[str, Any] = {}
+EXISTING_GRAFANA_URL = "https://grafana.example.com"
 
-
-# The dev stack is each user's own (Pulumi.dev.yaml is untracked: it holds their encryption
-# salt and their Grafana URL): scripts/minikube-up.sh makes it with these keys, everything
-# else is the program's defaults (tests/scripts checks the script sets exactly these).
-MINIKUBE_DEV: dict[str, Any] = {"kubeContext": "minikube", "grafana": {"url": "http://192.168.49.2:30300"}}
+# The kubeconfig every evaluation reads through $KUBECONFIG unless a test gives another
+# environment: minikube's, whose API server is at 192.168.49.2. No test reads yours.
+KUBECONFIG = ROOT / "tests" / "support" / "minikube.kubeconfig"
+BASE_ENVIRONMENT: dict[str, str | None] = {"KUBECONFIG": str(KUBECONFIG)}
 ENVIRONMENTS = ("dev", "prod")
 
 
 def environment_config(stack: str) -> dict[str, Any]:
-    """The program's keys of an environment, without the prefix: dev as scripts/minikube-up.sh
-    makes it on a default minikube, the others from their committed Pulumi.<stack>.yaml."""
-    if stack == "dev":
-        return dict(MINIKUBE_DEV)
+    """The program's keys of an environment, without the prefix, from its committed
+    Pulumi.<stack>.yaml (the CLI hands the program nothing else)."""
     config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     return {key.removeprefix(f"{PROJECT}:"): value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
+
+
+@contextlib.contextmanager
+def environment(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``changes`` (None unsets a variable) for the duration."""
+    saved = {name: os.environ.get(name) for name in changes}
+    try:
+        for name, value in changes.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def stack_config(values: Mapping[str, Any]) -> dict[str, str]:
@@ -339,14 +360,20 @@ def run_program(
     reads: Mapping[tuple[str, str], dict] | None = None,
     expect_error: bool = False,
     preview: bool = False,
+    environ: Mapping[str, str | None] | None = None,
 ) -> ProgramRun:
-    """Evaluate ``__main__.py`` with ``config`` (keys without the project prefix).
+    """Evaluate ``__main__.py`` with ``config`` (keys without the project prefix), in the
+    environment ``BASE_ENVIRONMENT`` updated with ``environ``.
 
     With ``expect_error`` the program's exception is returned in ``error`` together with
     whatever was registered before it, instead of being raised. With ``preview`` the program
     runs as in `pulumi preview` of a stack with no resources yet (see ``ProgramMocks``).
     """
-    config = {k: v for k, v in {**BASE_CONFIG, **config}.items() if v is not None}
+    config = {**BASE_CONFIG, **config}
+    monitoring = config.get("monitoring")
+    if isinstance(monitoring, dict) and str(monitoring.get("deploy")).lower() == "false" and "grafana" not in config:
+        config["grafana"] = {"url": EXISTING_GRAFANA_URL}
+    config = {k: v for k, v in config.items() if v is not None}
     secret_keys = [*secret_keys, *(k for k, v in config.items() if isinstance(v, Secret))]
     settings.ROOT.set(None)
     set_all_config(stack_config(config), [f"{PROJECT}:{k}" for k in secret_keys])
@@ -354,7 +381,8 @@ def run_program(
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
 
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+        with environment({**BASE_ENVIRONMENT, **(environ or {})}):
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
     except Exception as error:
         if not expect_error:
             raise
