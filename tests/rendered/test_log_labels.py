@@ -4,6 +4,7 @@ Falco's events through Falcosidekick's Loki output with its rendered environment
 (tests/support/log_sources.py)."""
 
 import json
+import re
 
 import pytest
 from log_sources import (
@@ -13,6 +14,7 @@ from log_sources import (
     falco_event,
     falco_json_line,
     falco_yaml,
+    loki_config,
     parse_selector,
     pod_targets,
     sidekick_env,
@@ -162,6 +164,33 @@ def test_no_stream_label_takes_a_value_per_event_pod(stack):
     assert pod
     leaking = [s.entry.labels for s in falco_shipped(stack, falco_json_line(event)) if pod in s.entry.labels.values()]
     assert leaking == []
+
+
+def loki_major_versions(stack) -> set[int]:
+    images = {
+        c["image"]
+        for w in stack.workloads()
+        if w.owner.source == "loki"
+        for c in w.containers()
+        if re.search(r"/loki:\d", c["image"])
+    }
+    assert images, "Loki's image"
+    return {int(image.rsplit(":", 1)[1].split(".")[0]) for image in images}
+
+
+def test_loki_accepts_what_the_collector_sends_with_falcos_events(stack):
+    """Structured metadata needs Loki 3 with schema v13 and `allow_structured_metadata` (on by
+    default since 3.0); Loki 2.6 (tutorial) has none, so nothing may be sent as such."""
+    shipped = falco_shipped(stack, falco_json_line(docs_event(stack)))
+    sends_metadata = any(s.entry.structured_metadata for s in shipped)
+    if loki_major_versions(stack) != {3}:
+        assert loki_major_versions(stack) == {2} and not sends_metadata
+        return
+    assert sends_metadata
+    config = loki_config(stack)
+    assert config["limits_config"].get("allow_structured_metadata", True) is True
+    latest = max(config["schema_config"]["configs"], key=lambda c: str(c["from"]))
+    assert (latest["schema"], latest["store"]) == ("v13", "tsdb")
 
 
 @needs_logql

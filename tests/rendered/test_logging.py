@@ -1,12 +1,10 @@
 """Where the logs go and how long they stay, as the rendered Loki and collectors have it."""
 
-import base64
 import json
 
 import pytest
-import yaml
 from alloy_syntax import parse
-from log_sources import alloy_config, collector_ship, parse_selector, promtail_config, promtail_ship
+from log_sources import alloy_config, collector_ship, loki_config, parse_selector, promtail_config, promtail_ship
 from queries import logql_available, logql_errors
 from rendering import render_stack
 
@@ -18,12 +16,6 @@ DOCKER_LINE = (
     '"stream":"stderr","time":"2026-11-27T17:00:00.1Z"}'
 )
 CRI_LINE = '2026-11-27T17:00:00.100000000Z stderr F {"level":"info","msg":"finished scheduled compaction"}'
-
-
-def loki_config(stack) -> dict:
-    if stack.profile == "tutorial":
-        return yaml.safe_load(base64.b64decode(stack.get("Secret", "loki", "logging").body["data"]["loki.yaml"]))
-    return yaml.safe_load(stack.get("ConfigMap", "loki", "logging").body["data"]["config.yaml"])
 
 
 def test_loki_keeps_logs_on_volumes_of_the_configured_size(stack):

@@ -531,6 +531,19 @@ def promtail_ship(config: dict, meta: dict[str, str], raw_line: str) -> list[Shi
     return shipped
 
 
+# -- Loki ----------------------------------------------------------------------------------------
+
+
+def loki_config(stack: RenderedStack) -> dict:
+    """Loki's configuration as its pods read it (loki-stack: a Secret; loki 18: a ConfigMap)."""
+    found = [o for o in stack.of_kind("Secret", "ConfigMap") if o.source == "loki" and o.name == "loki"]
+    assert len(found) == 1, [str(o) for o in found]
+    data = found[0].body.get("data") or {}
+    if found[0].kind == "Secret":
+        return yaml.safe_load(base64.b64decode(data["loki.yaml"]))
+    return yaml.safe_load(data["config.yaml"])
+
+
 # -- Falco and Falcosidekick ---------------------------------------------------------------------
 
 # The output fields the container plugin 0.7.1 (the one Falco 0.44.1 bundles, CMakeLists.txt
