@@ -8,7 +8,7 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOptio
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from components.falco_metrics import EVENT_COUNTERS
-from components.logging_stack import WALKTHROUGH_QUERY
+from components.logging_stack import FALCO_LOG_CRITICAL_LOGQL, WALKTHROUGH_QUERY
 from components.profile import Profile
 
 OVERVIEW_UID = "runtime-defense-overview"
@@ -109,10 +109,19 @@ def overview(profile: Profile, prometheus_uid: str, loki_uid: str) -> str:
     )
     if profile == "current":
         builder = builder.with_panel(_logs("Latest Critical and above Falco events", CRITICAL_EVENTS_LOGQL, 12))
+    builder = builder.with_panel(_falco_log_panel())
     model = builder.build()
     for panel_id, built in enumerate(model.panels or [], start=1):
         built.id_val = panel_id  # unique ids: Grafana links, alerts and edits refer to panels by id
     return JSONEncoder(sort_keys=True).encode(model)
+
+
+def _falco_log_panel() -> logs.Panel:
+    """Critical and above events from Falco's own log lines, which the collector ships even
+    while Falcosidekick is down (in ``tutorial``, the only copy of events in Loki)."""
+    return _logs("Critical and above Falco events, from Falco's own log", FALCO_LOG_CRITICAL_LOGQL, 24).description(
+        "Falco's JSON output as the log collector ships it: found even when Falcosidekick is down."
+    )
 
 
 def _health_panels(profile: Profile) -> list[timeseries.Panel]:

@@ -29,6 +29,7 @@ SIDEKICK_WEBHOOK_SECRET = "falcosidekick-alert-webhook"
 # Falco's lowest priority that Falcosidekick posts to the webhook (and every one above it).
 WEBHOOK_MINIMUM_PRIORITY = "critical"
 WEBHOOK_CHECKSUM_ANNOTATION = "checksum/alert-webhook"
+NODE_TOPOLOGY_KEY = "kubernetes.io/hostname"  # the well-known label naming each node
 
 EXPORTER_RELEASE = "falco-exporter"
 EXPORTER_IMAGE = "docker.io/falcosecurity/falco-exporter"
@@ -97,6 +98,8 @@ class FalcoEventExport(pulumi.ComponentResource):
                         workload, release, WEBHOOK_CHECKSUM_ANNOTATION, sha256_of(transport.alert_webhook_url)
                     )
                 )
+            if transport.replicas > 1:
+                self._add_disruption_budget(name, ns)
             self.endpoint = f"https://{SIDEKICK_RELEASE}.{ns.name}.svc.cluster.local:{SIDEKICK_PORT}/"
             dashboard = ("Falco logs", SIDEKICK_LOKI_DASHBOARD_UID)
         else:
@@ -162,7 +165,37 @@ class FalcoEventExport(pulumi.ComponentResource):
             },
             # Replaces the chart's bare `prometheus.io/scrape`, which would scrape the mTLS port.
             "service": {"annotations": scrape_annotations(SIDEKICK_PLAIN_PORT)},
+            **({"affinity": FalcoEventExport._spread_over_nodes()} if transport.replicas > 1 else {}),
         }
+
+    @staticmethod
+    def _spread_over_nodes() -> dict:
+        """Replicas on different nodes where the cluster has them (templates/deployment.yaml
+        reads `affinity`; the chart has no topologySpreadConstraints). Preferred, not required:
+        a rolling update surges one pod more than there may be nodes, and must not wait forever."""
+        term = {"labelSelector": {"matchLabels": SIDEKICK_SELECTOR}, "topologyKey": NODE_TOPOLOGY_KEY}
+        return {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
+            }
+        }
+
+    def _add_disruption_budget(self, name: str, ns: Namespace) -> None:
+        """At most one Falcosidekick pod evicted at a time: a node drain leaves the others
+        serving. Only with several replicas: a lone pod cannot keep serving through its own
+        eviction, and a budget that tried would block the drain for good."""
+        budget = {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": manifests.metadata(SIDEKICK_RELEASE, ns.ref),
+            "spec": {
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": SIDEKICK_SELECTOR},
+                # A pod that is not ready serves nothing: it may always go, so it never blocks a drain.
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            },
+        }
+        manifests.apply(f"{name}-disruption-budget", [budget], pulumi.ResourceOptions(parent=self))
 
     def _add_webhook_output(self, name: str, values: dict, url: pulumi.Output[str], ns: Namespace) -> pulumi.Resource:
         """Falcosidekick's webhook output, for events of priority Critical and above: the URL

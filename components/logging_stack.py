@@ -47,14 +47,47 @@ ALLOY_USER = 473  # the non-root user of the grafana/alloy image
 # The walk-through's LogQL query: etcd's compaction lines, on minikube.
 WALKTHROUGH_QUERY = '{container="etcd"} |= "compaction"'
 OBJECT_STORAGE_SECRET = "loki-object-storage"
+# Falco's container, in the falco charts' DaemonSet (templates/pod-template.tpl: the chart's name).
+FALCO_CONTAINER = "falco"
+# The second copy of every Falco event: Falco's own JSON line, as the collector labels it
+# (pod-logs.alloy; promtail_falco_stages), whether or not Falcosidekick is up. Falco names
+# priorities as Falcosidekick does (falco_common.cpp priority_names).
+FALCO_LOG_CRITICAL_LOGQL = (
+    f'{{container="{FALCO_CONTAINER}"}} | priority=~"Critical|Alert|Emergency" | k8s_ns_name=~"$namespace"'
+)
 # Promtail reads the node's log files, whose format is the container runtime's: CRI lines
 # (containerd, CRI-O: "<time> <stream> <P|F> <message>") or Docker JSON (the docker runtime,
 # minikube's default: {"log":"...","stream":"...","time":"..."}). The chart parses CRI only;
 # each line goes to the parser of the format it is in.
-PROMTAIL_PIPELINE = [
+PROMTAIL_RUNTIME_STAGES = [
     {"match": {"selector": r'{namespace=~".+"} |~ `^\S+ (stdout|stderr) [FP] `', "stages": [{"cri": {}}]}},
     {"match": {"selector": r'{namespace=~".+"} |~ `^\{"log":`', "stages": [{"docker": {}}]}},
 ]
+# The promtail chart's default job labels the node `node_name` (promtail 6.17.1 values.yaml
+# config.snippets.common); `node`, as Alloy names it, instead. Appended to that job's rules
+# by config.snippets.extraRelabelConfigs.
+PROMTAIL_NODE_LABEL = [
+    {"action": "replace", "source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+    {"action": "labeldrop", "regex": "node_name"},
+]
+
+
+def promtail_falco_stages(falco_namespace: str) -> list[dict[str, Any]]:
+    """Falco's JSON events (its stdout; after the runtime's format is parsed), labelled by
+    priority, rule and the namespace the event concerns. Labels, not structured metadata:
+    Loki 2.6 has none. Each label has few values (8 priorities, the loaded rules, the
+    namespaces), and the event's pod, which comes and goes, stays in the line."""
+    fields = {"priority": "priority", "rule": "rule", "k8s_ns_name": 'output_fields."k8s.ns.name"'}
+    return [
+        {
+            "match": {
+                "selector": f'{{namespace="{falco_namespace}", container="{FALCO_CONTAINER}"}} |~ "^[{{]"',
+                "stages": [{"json": {"expressions": fields}}, {"labels": dict.fromkeys(fields, "")}],
+            }
+        }
+    ]
+
+
 _ALLOY_PIPELINE = Path(__file__).with_name("pod-logs.alloy")
 
 
@@ -74,8 +107,10 @@ class LoggingStackArgs:
     retain_volumes: bool = False
 
 
-def alloy_pipeline(push_url: str) -> str:
-    return Template(_ALLOY_PIPELINE.read_text()).substitute(LOKI_PUSH_URL=push_url)
+def alloy_pipeline(push_url: str, falco_namespace: str) -> str:
+    return Template(_ALLOY_PIPELINE.read_text()).substitute(
+        LOKI_PUSH_URL=push_url, FALCO_NAMESPACE=falco_namespace, FALCO_CONTAINER=FALCO_CONTAINER
+    )
 
 
 class LoggingStack(pulumi.ComponentResource):
@@ -148,7 +183,7 @@ class LoggingStack(pulumi.ComponentResource):
                     ALLOY,
                     release="alloy",
                     namespace=ns.ref,
-                    values=self._alloy_values(self.push_url),
+                    values=self._alloy_values(self.push_url, args.node_agents.name),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[loki]),
                 ),
             ]
@@ -263,10 +298,10 @@ class LoggingStack(pulumi.ComponentResource):
         return {"allocatedMemory": allocated_mb, "allocatedCPU": cpu, "writebackSizeLimit": "16MB"}
 
     @staticmethod
-    def _alloy_values(push_url: str) -> dict[str, Any]:
+    def _alloy_values(push_url: str, falco_namespace: str) -> dict[str, Any]:
         return {
             "alloy": {
-                "configMap": {"content": alloy_pipeline(push_url)},
+                "configMap": {"content": alloy_pipeline(push_url, falco_namespace)},
                 "extraEnv": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                 "resources": CONTAINERS["alloy"].values(),
                 "enableReporting": False,  # no usage reports to grafana.com from a security stack
@@ -316,7 +351,10 @@ class LoggingStack(pulumi.ComponentResource):
                 "namespace": args.node_agents.ref,
                 "resources": CONTAINERS["promtail"].values(),
                 "config": {
-                    "snippets": {"pipelineStages": PROMTAIL_PIPELINE},
+                    "snippets": {
+                        "pipelineStages": PROMTAIL_RUNTIME_STAGES + promtail_falco_stages(args.node_agents.name),
+                        "extraRelabelConfigs": PROMTAIL_NODE_LABEL,
+                    },
                     # The chart's default names Loki's Service relative to its own namespace.
                     "clients": [{"url": self.push_url}],
                 },

@@ -221,7 +221,7 @@ def test_every_logql_query_is_well_formed(wired):
     profile, _, run = wired
     queries = [q for _, ds, q in panel_queries(dashboard_model(run)) if ds == "${loki}"]
     assert run.exports["walkthroughLogQuery"].value in queries
-    assert len(queries) == (2 if profile == "current" else 1)
+    assert len(queries) == (3 if profile == "current" else 2)
     assert logql_errors(queries) == {q: [] for q in queries}
 
 

@@ -1,10 +1,10 @@
 """Where the logs go and how long they stay, as the rendered Loki and collectors have it."""
 
-import base64
-import re
+import json
 
 import pytest
-import yaml
+from alloy_syntax import parse
+from log_sources import alloy_config, collector_ship, loki_config, parse_selector, promtail_config, promtail_ship
 from queries import logql_available, logql_errors
 from rendering import render_stack
 
@@ -16,12 +16,6 @@ DOCKER_LINE = (
     '"stream":"stderr","time":"2026-11-27T17:00:00.1Z"}'
 )
 CRI_LINE = '2026-11-27T17:00:00.100000000Z stderr F {"level":"info","msg":"finished scheduled compaction"}'
-
-
-def loki_config(stack) -> dict:
-    if stack.profile == "tutorial":
-        return yaml.safe_load(base64.b64decode(stack.get("Secret", "loki", "logging").body["data"]["loki.yaml"]))
-    return yaml.safe_load(stack.get("ConfigMap", "loki", "logging").body["data"]["config.yaml"])
 
 
 def test_loki_keeps_logs_on_volumes_of_the_configured_size(stack):
@@ -42,29 +36,63 @@ def test_loki_deletes_logs_after_the_configured_retention(stack):
     assert config["limits_config"]["retention_period"] == retention
 
 
+# minikube's etcd, a static pod: what Kubernetes discovery says of the container whose
+# compaction lines the walk-through looks for.
+ETCD = {
+    "__meta_kubernetes_namespace": "kube-system",
+    "__meta_kubernetes_pod_name": "etcd-minikube",
+    "__meta_kubernetes_pod_uid": "3f0c6e5b2c0a4f7e9d1b8a6c5e4d3c2b",
+    "__meta_kubernetes_pod_node_name": "minikube",
+    "__meta_kubernetes_pod_container_name": "etcd",
+    "__meta_kubernetes_pod_controller_kind": "Node",
+    "__meta_kubernetes_pod_controller_name": "minikube",
+    "__meta_kubernetes_pod_label_component": "etcd",
+    "__meta_kubernetes_pod_label_tier": "control-plane",
+    "__meta_kubernetes_pod_annotationpresent_kubernetes_io_config_hash": "true",
+    "__meta_kubernetes_pod_annotation_kubernetes_io_config_hash": "3f0c6e5b2c0a4f7e9d1b8a6c5e4d3c2b",
+}
+COMPACTION = "2026-11-27 17:00:00 I | mvcc: finished scheduled compaction"
+
+
+def match_selectors(stages) -> list[str]:
+    """The selectors of every match stage, nested ones included."""
+    found = []
+    for stage in stages:
+        if "match" in stage:
+            found += [stage["match"]["selector"], *match_selectors(stage["match"].get("stages") or [])]
+    return found
+
+
 def promtail_stages(stack):
-    promtail = stack.get("Secret", "loki-promtail", "falco").body["stringData"]["promtail.yaml"]
-    (pods,) = [job for job in yaml.safe_load(promtail)["scrape_configs"] if job["job_name"] == "kubernetes-pods"]
-    return [stage["match"] for stage in pods["pipeline_stages"]]
+    (pods,) = [job for job in promtail_config(stack)["scrape_configs"] if job["job_name"] == "kubernetes-pods"]
+    return pods["pipeline_stages"]
 
 
-def parsers_for(stages, line):
-    """The parsing stages a line reaches: those whose selector's line filter matches it."""
-    chosen = []
-    for match in stages:
-        (pattern,) = re.findall(r"\|~ `([^`]*)`", match["selector"])
-        if re.search(pattern, line):
-            chosen += [next(iter(stage)) for stage in match["stages"]]
-    return chosen
+@pytest.mark.parametrize(("line", "stream"), [(DOCKER_LINE, "stderr"), (CRI_LINE, "stderr")], ids=["docker", "cri"])
+def test_promtail_decodes_each_runtimes_log_format(line, stream):
+    """minikube's docker runtime writes Docker JSON; containerd and CRI-O write CRI lines:
+    either way Loki receives the container's own line, with the stream it went to."""
+    stack = render_stack("dev-tutorial")
+    (shipped,) = promtail_ship(promtail_config(stack), ETCD, line)
+    message = json.loads(line)["log"] if line.startswith("{") else line.split(" ", 3)[3]
+    assert (shipped.entry.line, shipped.entry.labels["stream"]) == (message, stream)
 
 
-@pytest.mark.parametrize(("line", "parser"), [(DOCKER_LINE, "docker"), (CRI_LINE, "cri")], ids=["docker", "cri"])
-def test_promtail_parses_each_runtimes_log_format(line, parser):
-    """minikube's docker runtime writes Docker JSON; containerd and CRI-O write CRI lines."""
-    assert parsers_for(promtail_stages(render_stack("dev-tutorial")), line) == [parser]
+def test_the_walkthrough_query_finds_etcds_compaction_line(stack):
+    """`{container="etcd"} |= "compaction"`, on what the collector ships of etcd's line
+    (read through the API by Alloy; from the node's file, in both formats, by Promtail)."""
+    query = parse_selector(stack.run.exports["walkthroughLogQuery"].value)
+    shipped = collector_ship(stack, ETCD, COMPACTION)
+    assert shipped and all(query.matches(s.entry) for s in shipped)
+    assert not any(query.matches(s.entry) for s in collector_ship(stack, ETCD, "apply request took too long"))
 
 
 @pytest.mark.skipif(not logql_available(), reason="Node.js and tests/support/logql/node_modules are needed")
-def test_promtails_match_selectors_are_valid_logql():
-    selectors = [match["selector"] for match in promtail_stages(render_stack("dev-tutorial"))]
+def test_the_collectors_match_selectors_are_valid_logql(stack):
+    config = alloy_config(stack)
+    if config is None:
+        selectors = match_selectors(promtail_stages(stack))
+    else:
+        selectors = [stage.attributes["selector"] for b in parse(config) for stage in b.children("stage.match")]
+    assert selectors
     assert logql_errors(selectors) == {s: [] for s in selectors}
