@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import MINIKUBE_DEV
+from harness import environment_config
 from rendering import RenderedStack, Workload, render_config
 
 # Falco with CAP_SYS_ADMIN on a cluster whose nodes run containerd, CRI-O or k3s.
+DEV = environment_config("dev")
 SYS_ADMIN_SEVERAL_RUNTIMES = {
-    **MINIKUBE_DEV,
+    **DEV,
     "falco": {"capabilities": "sysAdmin", "containerRuntime": ["containerd", "cri-o", "k3s"]},
 }
-KMOD = {**MINIKUBE_DEV, "falco": {"driver": "kmod"}}
+KMOD = {**DEV, "falco": {"driver": "kmod"}}
 
 
 def sys_admin_several_runtimes() -> RenderedStack:
