@@ -293,7 +293,8 @@ def test_the_demo_pod_is_the_end_to_end_tests():
 
 def test_falco_rules_artifact(rendered):
     for stack in ("dev", "dev-tutorial"):
-        installed = set(re.findall(r"falco-rules:\d+", json.dumps([o.body for o in rendered(stack).objects])))
+        configs = json.dumps([o.body for o in rendered(stack).of_kind("ConfigMap") if o.source == "falco"])
+        installed = set(re.findall(r"falco-rules:\d+", configs))
         assert installed == {f"falco-rules:{m[1]}" for m in found(FALCO_RULES)}, (stack, installed)
 
 
@@ -627,6 +628,16 @@ RENEWAL_DEFAULTS = claim(r"\(default: (\d+) h of (\d+) h\)", "test_certificate_d
 KEY_SIZES = claim(r"`RSA-(\d+)`", "test_key_algorithms")
 
 
+def scalable_loki(replicas: int | None) -> dict[str, Any]:
+    """Loki's chart values in `scalable` mode (the prod stack) with ``logging.replicas`` (None: unset)."""
+    logging = {k: v for k, v in environment_config("prod")["logging"].items() if k != "replicas"}
+    if replicas is not None:
+        logging["replicas"] = replicas
+    config = environment_config("prod") | {"logging": logging}
+    secrets = {"lokiS3AccessKeyId": Secret("a"), "lokiS3SecretAccessKey": Secret("b")}
+    return run_program(config | secrets, stack="prod").chart_values("loki")
+
+
 def configuration_rows() -> dict[str, tuple[str, str, str]]:
     """Each key the README's configuration table names, with (its row, default, allowed)."""
     rows: dict[str, tuple[str, str, str]] = {}
@@ -674,12 +685,7 @@ def test_configuration_table_figures():
     certificates = run.of_type("tls:index/locallySignedCert:LocallySignedCert")
     (ca,) = run.of_type("tls:index/selfSignedCert:SelfSignedCert")
     loki = run.chart_values("loki")
-    scalable = run_program(
-        environment_config("prod")
-        | {"lokiS3AccessKeyId": Secret("a"), "lokiS3SecretAccessKey": Secret("b")}
-        | {"logging": {k: v for k, v in environment_config("prod")["logging"].items() if k != "replicas"}},
-        stack="prod",
-    ).chart_values("loki")
+    scalable = scalable_loki(None)
     defaults = {
         "monitoring.grafanaNodePort": run.exports["grafanaNodePort"].value,
         "logging.storageSize": loki["singleBinary"]["persistence"]["size"],
@@ -725,6 +731,11 @@ def test_configuration_table_figures():
         run_program({"grafana": {"url": "http://127.0.0.1:30300"}, "logging": {"retention": example[0].strip("`")}})
         offset = readme.index(row) + row.rindex(allowed)
         checked.setdefault(row, []).append((offset + example.start(1), offset + example.end(1)))
+    row, _, allowed = rows["logging.replicas"]
+    low, high = allowed_range("logging.replicas")
+    replication = {n: int(scalable_loki(n)["loki"]["commonConfig"]["replication_factor"]) for n in (low, high)}
+    assert replication[low] == low, "replicas below the cap are the replication factor"
+    check(row, r"replication factor: at most (\d+)", replication[high])
     row, _, allowed = rows["pki.keyAlgorithm"]
     assert re.findall(r"`([^`]+)`", allowed) == list(KEY_ALGORITHMS)
     for size in re.findall(r"RSA-(\d+)", allowed):
