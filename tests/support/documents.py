@@ -48,11 +48,6 @@ def lines(relative: str) -> list[Line]:
     return found
 
 
-def code_lines(relative: str) -> list[str]:
-    """The lines of the document's fenced code blocks (commands), comments stripped."""
-    return [line.text.split("  #", 1)[0].rstrip() for line in lines(relative) if line.in_code_block]
-
-
 def headings(relative: str) -> Iterator[tuple[int, str]]:
     """(level, text) of each heading outside code blocks."""
     for line in lines(relative):
@@ -95,10 +90,6 @@ def table_rows(block: str) -> list[list[str]]:
     return rows
 
 
-# A figure: digits, dotted (a version, an address) or not, with whatever unit follows. Digits
-# inside a word are part of a name (e2e, k8s, sha256, python3, ECDSA-P256, apps/v1) and a
-# `v` before a dotted version belongs to it (v1.33).
-FIGURE = re.compile(r"(?<![A-Za-z0-9_.])(?:(?<=v)(?<![A-Za-z]v))?\d+(?:\.\d+)*")
 LINK_TARGET = re.compile(r"\]\([^)]*\)")
 LIST_MARKER = re.compile(r"^\s*\d+\. ", re.M)
 
@@ -109,8 +100,10 @@ def blank(value: str, pattern: re.Pattern[str]) -> str:
 
 
 def figures(relative: str) -> list[tuple[int, int, str]]:
-    """(start, end, figure) of every figure the document states, link targets and the
-    numbers of ordered lists left out."""
+    """(start, end, figure) of every figure the document states: digits, dotted (a version,
+    an address) or not, link targets and the numbers of ordered lists left out. Digits
+    inside a word belong to a name (e2e, k8s, sha256, python3, ECDSA-P256, apps/v1); a `v`
+    before a dotted version (v1.33) is part of the figure."""
     scanned = blank(blank(text(relative), LINK_TARGET), LIST_MARKER)
     found = []
     for match in re.finditer(r"\d+(?:\.\d+)*", scanned):
