@@ -7,7 +7,8 @@ reaches none of it."""
 import copy
 
 import pytest
-from harness import ROOT, Secret, run_program
+from documents import text
+from harness import Secret, run_program
 from netpol import OUTSIDE, NetworkPolicies, Source, kube_rbac_proxied, service_targets, url_targets
 from references import selects
 from rendering import Obj, render_stack
@@ -93,12 +94,12 @@ def test_every_stack_owned_service_port_is_fenced(stack, capsys):
     assert share == 100
 
 
-def test_the_readme_gives_each_stacks_fenced_ports():
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_give_each_stacks_fenced_ports():
+    stated = " ".join(text("docs/architecture.md").split())
     for name, label in (("dev", "`dev`"), ("dev-tutorial", "`dev` with `tutorial`"), ("prod", "`prod`")):
         by_policy, by_proxy, open_ = fencing(render_stack(name))
         fenced, total = len(by_policy) + len(by_proxy), len(by_policy) + len(by_proxy) + len(open_)
-        assert f"{label} {fenced} of {total}" in " ".join(readme.split()), name
+        assert f"{label} {fenced} of {total}" in stated, name
 
 
 def test_every_pod_of_the_stack_is_isolated(stack):

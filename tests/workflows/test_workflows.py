@@ -18,7 +18,7 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
 PROD_RUNNER = "runtime-defense-prod"  # the label of the self-hosted runners inside prod's network
 SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
-# Environments, as configured in the repository settings (README, "GitHub Actions").
+# Environments, as configured in the repository settings (docs/delivery.md, GitHub Actions).
 REVIEWED = {"prod-preview"}  # required reviewers: may run a pull request's code
 MAIN_ONLY = {"prod"}  # deployment branches: main only
 
