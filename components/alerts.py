@@ -60,12 +60,16 @@ NODE_AGENTS: dict[Profile, tuple[str, ...]] = {
 }
 AGENT_NAMES = {falco.RELEASE: "Falco", event_export.EXPORTER_RELEASE: "falco-exporter"}
 # Why a node has no ready pod of each agent, most common cause first.
+# (Ubuntu and Debian kernels add paranoia levels above 2 that refuse perf_event_open without
+# CAP_SYS_ADMIN, which the least-privileged modern_ebpf driver needs since Falco 0.42:
+# falcosecurity/charts#921.)
 NOT_RUNNING_CAUSES = {
     falco.RELEASE: "system calls there go unwatched; on Ubuntu and Debian hosts the usual cause is "
-    "kernel.perf_event_paranoid above 2, which refuses the modern_ebpf driver its least-privileged "
-    "mode so Falco crash-loops (docs/operations.md, Troubleshooting)",
+    "kernel.perf_event_paranoid above 2, which makes the least-privileged modern_ebpf driver fail "
+    "and Falco crash-loop (docs/operations.md, Troubleshooting)",
     event_export.EXPORTER_RELEASE: "Falco's events there are not counted",
 }
+RUNBOOK = f"Grafana dashboard {OVERVIEW_UID}; docs/alerting.md"
 
 
 @dataclass(frozen=True)
@@ -333,7 +337,7 @@ def _rule_args(
         labels={"severity": rule.severity, "source": "falco", **rule.labels},
         annotations={
             "summary": rule.summary,
-            "runbook": f"Grafana dashboard {OVERVIEW_UID}; README, Grafana as code",
+            "runbook": RUNBOOK,
         },
         datas=[
             grafana.alerting.RuleGroupRuleDataArgs(
