@@ -847,24 +847,33 @@ def run_deployment(deployment: str, directory: Path) -> dict[str, str]:
     return dict(failures)
 
 
-_RESULTS: dict[str, dict[str, str]] = {}
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
-def test_the_deployed_rules_behave_as_a_defender_expects(scenario: Scenario, tmp_path_factory):
+def test_each_scenario_checks_deployed_alerts_whose_summaries_name_labels_they_have(scenario: Scenario):
+    """What a summary names (``{{ $labels.node }}``...), the alert has on this path: no
+    summary reads an empty ``{{ $labels.pod }}`` where Prometheus gives no pod label."""
     rules = deployed(scenario.deployment)
     names = {rule["alert"] for group in rules.groups for rule in group["rules"]}
     for check in scenario.checks:
         assert alert_name(check.title) in names, f"{check.title!r} is not deployed in {scenario.profile}"
-        # What the summary names, the alert has on this path (no empty {{ $labels.pod }}).
         named = set(re.findall(r"\$labels\.(\w+)", rules.summaries[check.title]))
         for labels in check.fires:
             assert named <= set(labels), f"{check.title}: the summary names {sorted(named - set(labels))}"
-    if scenario.deployment not in _RESULTS:
-        _RESULTS[scenario.deployment] = run_deployment(scenario.deployment, tmp_path_factory.mktemp("promtool"))
-    failed = _RESULTS[scenario.deployment].get(scenario.id)
-    if failed is not None:
-        pytest.fail(failed, pytrace=False)
+
+
+def deployment_id(deployment: str) -> str:
+    path, profile, config, _ = json.loads(deployment)
+    return ", ".join([profile, path, *(key for key, _ in config)])
+
+
+DEPLOYMENTS = sorted({s.deployment for s in SCENARIOS}, key=deployment_id)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[deployment_id(d) for d in DEPLOYMENTS])
+def test_the_deployed_rules_behave_as_a_defender_expects(deployment: str, tmp_path):
+    """Every scenario of one deployment (profile, scrape path, config), run by promtool."""
+    failures = run_deployment(deployment, tmp_path)
+    if failures:
+        pytest.fail("\n".join(f"{scenario}:\n{what}" for scenario, what in failures.items()), pytrace=False)
 
 
 def test_every_deployed_rule_is_exercised_firing_by_some_scenario():
