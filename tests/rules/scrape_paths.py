@@ -391,8 +391,8 @@ class ScrapedCluster:
 
     path: str
     objects: list[dict[str, Any]]
-    jobs: list[ScrapeJob]
-    _pods: dict[tuple[str, str], Pod] = field(default_factory=dict)
+    annotations: bool  # scraped by the annotation job, else by the ServiceMonitors' jobs
+    jobs: list[ScrapeJob] = field(default_factory=list)
 
     @classmethod
     def of(cls, path: str, objects: list[dict[str, Any]], annotations: bool) -> ScrapedCluster:
@@ -401,7 +401,7 @@ class ScrapedCluster:
             jobs = [annotation_job()]
         else:
             jobs = [job for o in objects if o["kind"] == "ServiceMonitor" for job in service_monitor_jobs(o)]
-        return cls(path, objects, jobs)
+        return cls(path, objects, annotations, jobs)
 
     def with_copy(self, source_namespace: str, namespace: str) -> ScrapedCluster:
         """Also every Service, ServiceMonitor and workload of ``source_namespace`` installed
@@ -418,7 +418,7 @@ class ScrapedCluster:
                 clone["spec"]["namespaceSelector"]["matchNames"] = [namespace]
             copies.append(clone)
         assert copies, f"nothing in namespace {source_namespace} to copy"
-        return ScrapedCluster.of(self.path, self.objects + copies, annotations=self.path == "annotations")
+        return ScrapedCluster.of(self.path, self.objects + copies, self.annotations)
 
     def workload(self, namespace: str, name: str) -> dict[str, Any]:
         found = [

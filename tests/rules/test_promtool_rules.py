@@ -49,6 +49,9 @@ WEBHOOK = Secret("https://hooks.example.com/falco")
 FALCO_METRICS = f"{falco.RELEASE}-metrics"
 SIDEKICK = event_export.SIDEKICK_RELEASE
 EXPORTER = event_export.EXPORTER_RELEASE
+FALCO_PORT = falco.METRICS_PORT
+SIDEKICK_PORT = event_export.SIDEKICK_PLAIN_PORT
+EXPORTER_PORT = 9376  # falco-exporter 0.12.2 values.yaml service.port and the container's
 
 CRITICAL = "Falco event of priority Critical or above"
 NOT_ON_NODE = "Falco is not running on a node"
@@ -189,11 +192,6 @@ class Cluster:
 
     def deliveries(self, pod: Pod, destination: str, status: str) -> str:
         return self.sample(pod, SIDEKICK, SIDEKICK_OUTPUTS, destination=destination, status=status)
-
-
-FALCO_PORT = falco.METRICS_PORT
-SIDEKICK_PORT = event_export.SIDEKICK_PLAIN_PORT
-EXPORTER_PORT = 9376  # falco-exporter 0.12.2 values.yaml service.port and the container's
 
 
 def instance(pod: str, port: int) -> str:
