@@ -21,7 +21,18 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 from components import event_export, falco
 from components.dashboards import OVERVIEW_UID
-from components.falco_metrics import ALERT_COUNTERS, SIDEKICK_OUTPUTS, SYSCALLS_SEEN, WINDOW, new_events
+from components.falco_metrics import (
+    ALERT_COUNTERS,
+    DROPPED_SHARE,
+    DROPS_WINDOW,
+    NODE,
+    OUTPUT_QUEUE_DROPS,
+    SIDEKICK_OUTPUTS,
+    SYSCALLS_DROPPED,
+    SYSCALLS_SEEN,
+    WINDOW,
+    new_events,
+)
 from components.profile import Profile
 
 EXPRESSIONS = DataSourceRef(type_val="__expr__", uid="__expr__")
@@ -48,6 +59,17 @@ NODE_AGENTS: dict[Profile, tuple[str, ...]] = {
     "tutorial": (falco.RELEASE, event_export.EXPORTER_RELEASE),
 }
 AGENT_NAMES = {falco.RELEASE: "Falco", event_export.EXPORTER_RELEASE: "falco-exporter"}
+# Why a node has no ready pod of each agent, most common cause first.
+# (Ubuntu and Debian kernels add paranoia levels above 2 that refuse perf_event_open without
+# CAP_SYS_ADMIN, which the least-privileged modern_ebpf driver needs since Falco 0.42:
+# falcosecurity/charts#921.)
+NOT_RUNNING_CAUSES = {
+    falco.RELEASE: "system calls there go unwatched; on Ubuntu and Debian hosts the usual cause is "
+    "kernel.perf_event_paranoid above 2, which makes the least-privileged modern_ebpf driver fail "
+    "and Falco crash-loop (docs/operations.md, Troubleshooting)",
+    event_export.EXPORTER_RELEASE: "Falco's events there are not counted",
+}
+RUNBOOK = f"Grafana dashboard {OVERVIEW_UID}; docs/alerting.md"
 
 
 @dataclass(frozen=True)
@@ -72,14 +94,15 @@ class RuleGroupSpec:
     rules: tuple[AlertRule, ...]
 
 
-def critical_events_query(profile: Profile) -> str:
-    """Critical, Alert and Emergency events per rule in the last five minutes, counted across
-    pod restarts and counter resets (components/falco_metrics.py ``new_events``)."""
+def critical_events_query(profile: Profile, namespace: str) -> str:
+    """Critical, Alert and Emergency events per rule in the last five minutes, counted by the
+    stack's Falco (scraped in ``namespace``) across pod restarts and counter resets
+    (components/falco_metrics.py ``new_events``)."""
     counter = ALERT_COUNTERS[profile]
-    return new_events(counter.selector, by=(counter.rule_label,))
+    return new_events(counter.selector(namespace), by=(counter.rule_label,))
 
 
-def critical_events_group(profile: Profile) -> RuleGroupSpec:
+def critical_events_group(profile: Profile, namespace: str) -> RuleGroupSpec:
     rule_label = ALERT_COUNTERS[profile].rule_label
     return RuleGroupSpec(
         CRITICAL_GROUP,
@@ -87,7 +110,7 @@ def critical_events_group(profile: Profile) -> RuleGroupSpec:
         (
             AlertRule(
                 title="Falco event of priority Critical or above",
-                query=critical_events_query(profile),
+                query=critical_events_query(profile, namespace),
                 evaluator="gt",
                 threshold=0,
                 pending="0s",
@@ -120,8 +143,11 @@ def sensor_health_group(
     certificate_expiry: Mapping[str, pulumi.Input[str]],
     certificate_warning_hours: int,
 ) -> RuleGroupSpec:
-    """Silence is an alert: a node without Falco, a scrape target down or gone, Falco seeing
-    no system calls, deliveries to the webhook failing, and certificates about to expire."""
+    """Silence is an alert: a node without Falco, a scrape target down or gone, a node from
+    which no Falco counts system calls, Falco dropping system calls or events, deliveries to
+    the webhook or Loki failing, and certificates about to expire. Every query reads only the
+    series of ``namespace`` (kube-state-metrics' node list aside), and each alert about a node
+    or target names it on every scrape path (components/falco_metrics.py ``NODE``)."""
     services = SCRAPED_SERVICES[profile]
     targets = f'up{{namespace="{namespace}", service=~"{"|".join(services)}"}}'
     rules = [
@@ -133,7 +159,7 @@ def sensor_health_group(
             pending="3m",
             severity="critical",
             summary=f"Node {{{{ $labels.node }}}} has had no ready {AGENT_NAMES[agent]} pod for 3 minutes: "
-            + ("system calls there go unwatched" if agent == falco.RELEASE else "Falco's events there are not counted"),
+            + NOT_RUNNING_CAUSES[agent],
             labels={"daemonset": agent},
         )
         for agent in NODE_AGENTS[profile]
@@ -150,12 +176,15 @@ def sensor_health_group(
         ),
         AlertRule(
             title="Falco scrape target down",
-            query=f"{targets} == bool 0",
+            # One series per target, whichever labels the scrape path adds (pod, job,
+            # endpoint...): node and instance name it on every path.
+            query=f"max by (namespace, service, {NODE}, instance) ({targets}) == bool 0",
             evaluator="gt",
             threshold=0,
             pending="2m",
             severity="critical",
-            summary="Prometheus cannot scrape {{ $labels.service }} pod {{ $labels.pod }} ({{ $labels.instance }})",
+            summary="Prometheus cannot scrape {{ $labels.service }} on node {{ $labels.node }} "
+            "({{ $labels.instance }})",
         ),
         AlertRule(
             title="Falco scrape target absent",
@@ -168,22 +197,7 @@ def sensor_health_group(
         ),
     ]
     if profile == "current":
-        syscalls = f'{SYSCALLS_SEEN}{{namespace="{namespace}"}}'
-        rules.append(
-            AlertRule(
-                title="Falco sees no system calls",
-                # Any node makes system calls all the time: a Falco that counts none for two
-                # minutes is blind, and no samples at all means nothing reaches Prometheus.
-                query=f"(sum by (namespace, pod) (increase({syscalls}[2m])) == bool 0)"
-                f" or absent_over_time({syscalls}[2m])",
-                evaluator="gt",
-                threshold=0,
-                pending="1m",
-                severity="critical",
-                summary="Falco pod {{ $labels.pod }} has counted no system calls for 3 minutes (with no pod "
-                "named: no sample of Falco's reached Prometheus at all)",
-            )
-        )
+        rules += _falco_metric_rules(namespace)
     if webhook_from_sidekick:
         rules.append(
             AlertRule(
@@ -196,6 +210,21 @@ def sensor_health_group(
                 pending="0s",
                 severity="critical",
                 summary="{{ $values.B }} Falco event(s) failed to reach the webhook in the last 5 minutes",
+            )
+        )
+    if profile == "current":
+        rules.append(
+            AlertRule(
+                title="Falcosidekick cannot deliver to Loki",
+                # Falcosidekick 2.32.0 posts each event to Loki once (outputs/loki.go, no retry):
+                # every error is an event missing from Loki for good. The alerts count at the
+                # sensor and still fire; what is lost is the record a defender searches.
+                query=new_events(f'{SIDEKICK_OUTPUTS}{{namespace="{namespace}", destination="loki", status="error"}}'),
+                evaluator="gt",
+                threshold=0,
+                pending="0s",
+                severity="warning",
+                summary="{{ $values.B }} Falco event(s) failed to reach Loki in the last 5 minutes",
             )
         )
     if certificate_expiry:
@@ -216,6 +245,51 @@ def sensor_health_group(
             )
         )
     return RuleGroupSpec(HEALTH_GROUP, HEALTH_INTERVAL_SECONDS, tuple(rules))
+
+
+def _falco_metric_rules(namespace: str) -> list[AlertRule]:
+    """The rules on Falco's own metrics (`current`), one alert per node."""
+    seen = f'sum by ({NODE}) (increase({SYSCALLS_SEEN}{{namespace="{namespace}"}}[2m]))'
+    dropped = f'sum by ({NODE}) (increase({SYSCALLS_DROPPED}{{namespace="{namespace}"}}[{DROPS_WINDOW}]))'
+    sent = f'sum by ({NODE}) (increase({SYSCALLS_SEEN}{{namespace="{namespace}"}}[{DROPS_WINDOW}]))'
+    return [
+        AlertRule(
+            title="Falco sees no system calls",
+            # Any node makes system calls all the time: a node (kube-state-metrics' list) from
+            # which no Falco counted any for two minutes is unwatched, whether its Falco is blind,
+            # down, gone or not scraped; without kube-state-metrics, a Falco whose count stands
+            # still still fires.
+            query=f"(max by ({NODE}) (kube_node_info) unless on ({NODE}) ({seen} > 0)) or ({seen} == bool 0)",
+            evaluator="gt",
+            threshold=0,
+            pending="1m",
+            severity="critical",
+            summary="No Falco has counted a system call on node {{ $labels.node }} for 3 minutes: "
+            "it is blind, down or not scraped",
+        ),
+        AlertRule(
+            title="Falco drops system calls",
+            query=f"{dropped} / {sent}",
+            evaluator="gt",
+            threshold=DROPPED_SHARE,
+            pending="0s",
+            severity="critical",
+            summary="Falco on node {{ $labels.node }} dropped {{ humanizePercentage $values.B.Value }} of its "
+            "system calls in the last 5 minutes: what ran there may go unseen",
+        ),
+        AlertRule(
+            title="Falco drops events at its outputs",
+            # Falco counts a rule's match before queueing the event for its outputs, so the
+            # Critical-events rule still fires; Falcosidekick, Loki and the webhook never see it.
+            query=new_events(f'{OUTPUT_QUEUE_DROPS}{{namespace="{namespace}"}}', by=(NODE,)),
+            evaluator="gt",
+            threshold=0,
+            pending="0s",
+            severity="warning",
+            summary="Falco on node {{ $labels.node }} dropped {{ $values.B }} event(s) from its output queue "
+            "in the last 5 minutes: they reached neither Falcosidekick nor Loki",
+        ),
+    ]
 
 
 def _unix_seconds(rfc3339: str) -> float:
@@ -263,7 +337,7 @@ def _rule_args(
         labels={"severity": rule.severity, "source": "falco", **rule.labels},
         annotations={
             "summary": rule.summary,
-            "runbook": f"Grafana dashboard {OVERVIEW_UID}; README, Grafana as code",
+            "runbook": RUNBOOK,
         },
         datas=[
             grafana.alerting.RuleGroupRuleDataArgs(
@@ -309,6 +383,7 @@ def rule_group(
 @dataclass(frozen=True)
 class FalcoCriticalAlertArgs:
     profile: Profile
+    falco_namespace: str  # only the stack's own Falco counts, not another in the cluster
     folder_uid: pulumi.Input[str]
     prometheus_uid: str
     webhook_url: pulumi.Output[str] | None
@@ -317,8 +392,8 @@ class FalcoCriticalAlertArgs:
 
 
 class FalcoCriticalAlert(pulumi.ComponentResource):
-    """The contact point, and a rule group evaluated every 10 s that fires as soon as Falco
-    counts an event of priority Critical or above, per rule, across restarts. With a webhook
+    """The contact point, and a rule group evaluated every 10 s that fires as soon as the
+    stack's Falco counts an event of priority Critical or above, per rule, across restarts. With a webhook
     or e-mail configured, its rules notify that contact point at once (Grafana's simplified
     routing, no group wait); without, they follow Grafana's default notification policy.
 
@@ -347,7 +422,7 @@ class FalcoCriticalAlert(pulumi.ComponentResource):
         self.contact_point_name = self.contact_point.name if self.contact_point is not None else None
         self.rule_group = rule_group(
             name,
-            critical_events_group(args.profile),
+            critical_events_group(args.profile, args.falco_namespace),
             args.folder_uid,
             args.prometheus_uid,
             self.contact_point_name,
@@ -374,8 +449,9 @@ class FalcoSensorAlertsArgs:
 class FalcoSensorAlerts(pulumi.ComponentResource):
     """A rule group evaluated every 30 s that fires when the sensor goes dark: a node without
     a ready Falco (or, in `tutorial`, falco-exporter), a Falco, Falcosidekick or exporter scrape
-    target down or gone, Falco counting no system calls, Falcosidekick failing to deliver to
-    the webhook, and an mTLS certificate close to expiry that no `pulumi up` has renewed.
+    target down or gone, a node from which Falco counts no system calls, Falco dropping system
+    calls or events, Falcosidekick failing to deliver to the webhook or to Loki, and an mTLS
+    certificate close to expiry that no `pulumi up` has renewed.
     """
 
     def __init__(self, name: str, args: FalcoSensorAlertsArgs, opts: pulumi.ResourceOptions | None = None):

@@ -7,7 +7,16 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from components.falco_metrics import EVENT_COUNTERS
+from components.falco_metrics import (
+    DROPPED_SHARE,
+    DROPS_WINDOW,
+    EVENT_COUNTERS,
+    NODE,
+    OUTPUT_QUEUE_DROPS,
+    SIDEKICK_OUTPUTS,
+    SYSCALLS_DROPPED,
+    SYSCALLS_SEEN,
+)
 from components.logging_stack import FALCO_LOG_CRITICAL_LOGQL, WALKTHROUGH_QUERY
 from components.profile import Profile
 
@@ -28,15 +37,16 @@ def _prometheus_query(expr: str, legend: str | None = None, instant: bool = Fals
 
 
 def _timeseries(title: str, expr: str, legend: str, unit: str, width: int, description: str = "") -> timeseries.Panel:
-    panel = (
-        timeseries.Panel()
-        .title(title)
-        .datasource(PROMETHEUS)
-        .with_target(_prometheus_query(expr, legend))
-        .unit(unit)
-        .span(width)
-        .height(8)
-    )
+    return _timeseries_of(title, [(expr, legend)], unit, width, description)
+
+
+def _timeseries_of(
+    title: str, queries: list[tuple[str, str]], unit: str, width: int, description: str = ""
+) -> timeseries.Panel:
+    """A time series panel of one or more (query, legend) pairs, refIds A, B..."""
+    panel = timeseries.Panel().title(title).datasource(PROMETHEUS).unit(unit).span(width).height(8)
+    for ref_id, (expr, legend) in zip("ABCDEFGH", queries, strict=False):
+        panel = panel.with_target(_prometheus_query(expr, legend).ref_id(ref_id))
     return panel.description(description) if description else panel
 
 
@@ -139,24 +149,45 @@ def _health_panels(profile: Profile) -> list[timeseries.Panel]:
                 "Events per host", "sum by (hostname) (rate(falco_events[$__rate_interval]))", "{{hostname}}", "ops", 12
             ),
         ]
+    # Per node: every scrape path labels Falco's targets with it (components/scraping.py).
+    by_node = f"sum by ({NODE})"
+    legend = f"{{{{{NODE}}}}}"
     return [
-        _timeseries(
-            "System calls seen",
-            "sum by (pod) (rate(falcosecurity_scap_n_evts_total[$__rate_interval]))",
-            "{{pod}}",
-            "ops",
-            6,
-        ),
+        _timeseries("System calls seen", f"{by_node} (rate({SYSCALLS_SEEN}[$__rate_interval]))", legend, "ops", 6),
         _timeseries(
             "System calls dropped",
-            "sum by (pod) (rate(falcosecurity_scap_n_drops_total[$__rate_interval]))",
-            "{{pod}}",
+            f"{by_node} (rate({SYSCALLS_DROPPED}[$__rate_interval]))",
+            legend,
             "ops",
             6,
             "Drops mean Falco missed events: raise the driver's buffer or Falco's CPU.",
         ),
-        _timeseries("Falco CPU", "max by (pod) (falcosecurity_falco_cpu_usage_ratio)", "{{pod}}", "percentunit", 6),
-        _timeseries("Falco memory", "max by (pod) (falcosecurity_falco_memory_rss_bytes)", "{{pod}}", "bytes", 6),
+        _timeseries("Falco CPU", f"max by ({NODE}) (falcosecurity_falco_cpu_usage_ratio)", legend, "percentunit", 6),
+        _timeseries("Falco memory", f"max by ({NODE}) (falcosecurity_falco_memory_rss_bytes)", legend, "bytes", 6),
+        _timeseries(
+            "Share of system calls dropped",
+            f"{by_node} (increase({SYSCALLS_DROPPED}[{DROPS_WINDOW}]))"
+            f" / {by_node} (increase({SYSCALLS_SEEN}[{DROPS_WINDOW}]))",
+            legend,
+            "percentunit",
+            12,
+            f'Over {DROPS_WINDOW}, as the alert "Falco drops system calls" reads it; '
+            f"it fires above {DROPPED_SHARE:.0%}.",
+        ),
+        _timeseries_of(
+            "Falco events lost on the way out",
+            [
+                (f"{by_node} (increase({OUTPUT_QUEUE_DROPS}[5m]))", f"Falco's output queue, {legend}"),
+                (
+                    f'sum (increase({SIDEKICK_OUTPUTS}{{destination="loki", status="error"}}[5m]))',
+                    "Falcosidekick to Loki",
+                ),
+            ],
+            "short",
+            12,
+            "Events Falco matched that never reached Loki, per five minutes: dropped from Falco's "
+            "output queue, or failed on Falcosidekick's delivery to Loki. Any raises an alert.",
+        ),
     ]
 
 

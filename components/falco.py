@@ -11,7 +11,7 @@ from components.charts import FALCO, FALCO_WITH_GRPC, helm_chart
 from components.falco_host import LEAST_PRIVILEGED_DRIVER, host_values, only_what_falco_uses
 from components.namespaces import Namespace
 from components.pki import TlsMount
-from components.scraping import Scraping, scrape_annotations
+from components.scraping import NODE_RELABELING, Scraping, scrape_annotations
 from components.sizing import CONTAINERS, INIT_CONTAINERS
 
 RELEASE = "falco"
@@ -150,7 +150,12 @@ class FalcoAgent(pulumi.ComponentResource):
         }
         values["metrics"] = {"enabled": True}
         if args.scraping.service_monitors:
-            values["serviceMonitor"] = {"create": True, "labels": dict(args.scraping.labels)}
+            values["serviceMonitor"] = {
+                "create": True,
+                "labels": dict(args.scraping.labels),
+                # Written under the endpoint by templates/serviceMonitor.yaml.
+                "relabelings": [NODE_RELABELING],
+            }
         else:
             values["metrics"]["service"] = {"annotations": scrape_annotations(METRICS_PORT)}
         if args.dashboards:

@@ -11,10 +11,20 @@ Names and labels come from the pinned releases' sources:
 - Falco 0.44.1 native metrics (userspace/falco/falco_metrics.cpp, and the dashboard of
   falco chart 9.1.0): ``falcosecurity_falco_rules_matches_total{rule_name, priority,
   source, tag_*}``, ``falcosecurity_scap_n_evts_total``, ``falcosecurity_scap_n_drops_total``,
-  ``falcosecurity_falco_cpu_usage_ratio``, ``falcosecurity_falco_memory_rss_bytes``.
+  ``falcosecurity_falco_outputs_queue_num_drops_total``, ``falcosecurity_falco_cpu_usage_ratio``,
+  ``falcosecurity_falco_memory_rss_bytes``. libs 0.25.4 counts every system call the driver
+  meant to send in ``n_evts``, those it lost in ``n_drops`` (the ring buffer full, or the
+  event too large: libpman/src/stats.c), so drops are a share of ``n_evts`` ("n_evts always
+  contains n_drops", Falco's event_drops.cpp). ``outputs_queue_num_drops`` counts the events
+  Falco matched but could not queue for its outputs (falco_outputs.cpp), Falcosidekick among
+  them. None of them carries a label of its own: the node is the scrape's (``NODE``).
 - kube-state-metrics (kube-prometheus-stack 88.5.3): ``kube_node_info{node}``,
   ``kube_pod_info{namespace, pod, node, created_by_kind, created_by_name}``,
   ``kube_pod_status_ready{namespace, pod, condition}``.
+Every scrape path labels a target with the node its pod runs on: ``node``, from
+``__meta_kubernetes_pod_node_name``, by the ServiceMonitors' relabeling (components/scraping.py)
+and by the Prometheus community chart's ``kubernetes-service-endpoints`` job (15.0.0 and later);
+``pod`` exists only on the Prometheus Operator's targets, so no rule relies on it.
 Falco numbers priorities 0 Emergency, 1 Alert, 2 Critical ... 7 Debug (falco_common.h,
 and the gRPC schema.proto the exporter reads).
 
@@ -34,6 +44,9 @@ CRITICAL_AND_ABOVE_NUMBERS = 'priority=~"0|1|2"'
 RULE_MATCHES = "falcosecurity_falco_rules_matches_total"
 SIDEKICK_OUTPUTS = "falcosecurity_falcosidekick_outputs_total"
 SYSCALLS_SEEN = "falcosecurity_scap_n_evts_total"
+SYSCALLS_DROPPED = "falcosecurity_scap_n_drops_total"
+OUTPUT_QUEUE_DROPS = "falcosecurity_falco_outputs_queue_num_drops_total"
+NODE = "node"  # the node of a scrape target, on every scrape path
 
 
 @dataclass(frozen=True)
@@ -55,20 +68,32 @@ EVENT_COUNTERS: dict[Profile, EventCounter] = {
 
 @dataclass(frozen=True)
 class AlertCounter:
-    """What the Critical-events alert counts: the series selector, and the label naming the rule."""
+    """What the Critical-events alert counts: the counter, and the label naming the rule."""
 
-    selector: str
+    name: str
     rule_label: str
+
+    def selector(self, namespace: str) -> str:
+        """Critical and above, counted by the stack's own sensor (scraped in ``namespace``)."""
+        return f'{self.name}{{namespace="{namespace}", {CRITICAL_AND_ABOVE_NUMBERS}}}'
 
 
 # The sensor's own counter where there is one, so the alert still fires when the path from
 # Falco to the exporter is broken.
 ALERT_COUNTERS: dict[Profile, AlertCounter] = {
-    "current": AlertCounter(f"{RULE_MATCHES}{{{CRITICAL_AND_ABOVE_NUMBERS}}}", "rule_name"),
-    "tutorial": AlertCounter(f"falco_events{{{CRITICAL_AND_ABOVE_NUMBERS}}}", "rule"),
+    "current": AlertCounter(RULE_MATCHES, "rule_name"),
+    "tutorial": AlertCounter("falco_events", "rule"),
 }
 
 WINDOW = 300  # seconds an event keeps the alert firing
+# System calls the driver dropped, as a share of those it meant to send, over five minutes,
+# above which the drops alert fires. Falco's own check (falco.yaml
+# syscall_event_drops.threshold, default 0.1) judges one second at a time and logs; a defender
+# wants less: 1 % of five minutes is three seconds of total blindness, long enough for an exec
+# and a connect, and flooding the ring buffer to cause drops is a known way to slip past Falco.
+# Occasional drops under bursts (well below 1 %) stay quiet.
+DROPPED_SHARE = 0.01
+DROPS_WINDOW = "5m"
 SETTLE = 60  # seconds at the start of the window that tell a continuing series from a new one
 
 

@@ -126,6 +126,7 @@ class GrafanaWiring(pulumi.ComponentResource):
             f"{name}-falco-critical",
             FalcoCriticalAlertArgs(
                 profile=args.profile,
+                falco_namespace=args.falco_namespace,
                 folder_uid=folder.uid,
                 prometheus_uid=uids.prometheus,
                 webhook_url=args.webhook_url,

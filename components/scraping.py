@@ -1,5 +1,6 @@
 """How Prometheus finds the stack's metrics endpoints: ServiceMonitors when a Prometheus
-Operator watches them, scrape annotations otherwise."""
+Operator watches them, scrape annotations otherwise. Either way each target carries the
+node its pod runs on, in the label ``node`` the alerts name (components/falco_metrics.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Any
 import pulumi
 
 from components import manifests
+from components.falco_metrics import NODE
 from components.network_policy import Peer
+
+# The Prometheus Operator labels a ServiceMonitor's targets with namespace, service, pod,
+# container and endpoint, not the node (prometheus-operator 0.93 pkg/prometheus/promcfg.go);
+# the Prometheus community chart's annotation job labels them with the node, not the pod.
+# This relabeling gives the operator's targets the node too, so one query serves both.
+NODE_RELABELING = {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": NODE, "action": "replace"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,6 @@ def service_monitor(
         "metadata": manifests.metadata(name, namespace, **labels),
         "spec": {
             "selector": {"matchLabels": dict(selector)},
-            "endpoints": [{"port": port, "path": path, "interval": "30s"}],
+            "endpoints": [{"port": port, "path": path, "interval": "30s", "relabelings": [NODE_RELABELING]}],
         },
     }

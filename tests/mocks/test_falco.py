@@ -8,6 +8,7 @@ from harness import CONFIG_GROUP, Secret, fake_tls_outputs, run_program
 from tls_emulator import TlsEmulator
 
 from components.falco_host import READ_ONLY
+from components.scraping import NODE_RELABELING
 
 EXISTING_PROMETHEUS = {"deploy": False, "prometheusUrl": "http://prometheus.metrics:9090"}
 TOKEN = Secret("glsa_token")
@@ -63,7 +64,7 @@ def test_current_falco_mounts_the_client_secret_the_pki_wrote(current):
 def test_current_falco_exports_native_metrics_to_the_operator(current):
     values = current.chart_values("falco")
     assert values["metrics"] == {"enabled": True}
-    assert values["serviceMonitor"] == {"create": True, "labels": {}}
+    assert values["serviceMonitor"] == {"create": True, "labels": {}, "relabelings": [NODE_RELABELING]}
     assert values["grafana"]["dashboards"]["enabled"] is True
 
 
@@ -362,7 +363,11 @@ def test_an_existing_operator_gets_service_monitors_with_its_labels():
         }
     )
     assert run.manifest("ServiceMonitor", "falcosidekick")["metadata"]["labels"]["release"] == "prom"
-    assert run.chart_values("falco")["serviceMonitor"] == {"create": True, "labels": {"release": "prom"}}
+    assert run.chart_values("falco")["serviceMonitor"] == {
+        "create": True,
+        "labels": {"release": "prom"},
+        "relabelings": [NODE_RELABELING],
+    }
 
 
 @pytest.mark.parametrize("profile", ["current", "tutorial"])
