@@ -42,19 +42,29 @@ def enabled_sockets(stack) -> list[str]:
     return sockets
 
 
-def test_falco_mounts_the_directory_of_one_runtime_socket_by_default(stack):
+# The runtime each committed stack names: docker (minikube's, the default) in dev, containerd in prod.
+RUNTIME_SOCKET = {
+    "dev": "/var/run/docker.sock",
+    "dev-tutorial": "/var/run/docker.sock",
+    "prod": "/run/containerd/containerd.sock",
+}
+
+
+def test_falco_mounts_the_directory_of_one_runtime_socket(stack):
     pod = falco_pod(stack)
     sockets = enabled_sockets(stack)
-    assert sockets == ["/var/run/docker.sock"]  # minikube's runtime
+    socket = RUNTIME_SOCKET[stack.name]
+    assert sockets == [socket]
     host_paths = [v["hostPath"]["path"] for v in pod.pod["volumes"] if "hostPath" in v]
     assert not [p for p in host_paths if p.endswith(".sock")], "a socket mounted as a file goes dead on restart"
     (directory,) = [p for p in host_paths if p in {posixpath.dirname(s) for s in sockets}]
-    assert directory == "/var/run"
+    assert directory == posixpath.dirname(socket)
     falco = next(c for c in pod.containers() if c["name"] == "falco")
     assert {"name": "HOST_ROOT", "value": "/host"} in falco["env"]
-    # Falco looks for /var/run/docker.sock under HOST_ROOT: inside the mounted directory.
+    # Falco looks for the socket under HOST_ROOT: inside the mounted directory.
     mounts = [m for m in host_mounts(pod) if m[1] == directory]
-    assert mounts == [(PREFLIGHT, "/var/run", "/host/var/run", False), ("falco", "/var/run", "/host/var/run", False)]
+    inside = "/host" + directory
+    assert mounts == [(PREFLIGHT, directory, inside, False), ("falco", directory, inside, False)]
     assert all(("/host" + s).startswith(mount + "/") for s in sockets for _, _, mount, _ in mounts)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from falco_pod import container, falco_pod, sys_admin_several_runtimes
+from falco_pod import container, falco_pod, least_capabilities, sys_admin_several_runtimes
 from harness import ROOT
 from pod_security import BASELINE, workload_violations
 from rendering import Workload, render_stack
@@ -129,7 +129,7 @@ def preflight_of(stack) -> tuple[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def rendered(sys_admin):
-    return {"least": render_stack("dev"), "sysAdmin": sys_admin, "privileged": render_stack("dev-tutorial")}
+    return {"least": least_capabilities(), "sysAdmin": sys_admin, "privileged": render_stack("dev-tutorial")}
 
 
 @pytest.mark.parametrize("shell", list(shells()))

@@ -15,10 +15,16 @@ SYS_ADMIN_SEVERAL_RUNTIMES = {
     "falco": {"capabilities": "sysAdmin", "containerRuntime": ["containerd", "cri-o", "k3s"]},
 }
 KMOD = {**DEV, "falco": {"driver": "kmod"}}
+# The dev stack on the least capabilities (Pulumi.dev.yaml asks for SYS_ADMIN, for Ubuntu laptops).
+LEAST = {**DEV, "falco": {**DEV.get("falco", {}), "capabilities": "least"}}
 
 
 def sys_admin_several_runtimes() -> RenderedStack:
     return render_config("falco-sysadmin-several-runtimes", "dev", SYS_ADMIN_SEVERAL_RUNTIMES, only=("falco",))
+
+
+def least_capabilities() -> RenderedStack:
+    return render_config("falco-least", "dev", LEAST, only=("falco",))
 
 
 def kmod() -> RenderedStack:
