@@ -83,6 +83,8 @@ LOKI = PinnedChart(
         "docker.io/grafana/loki:3.7.6",
         "docker.io/library/memcached:1.6.45-alpine",
         "docker.io/prom/memcached-exporter:v0.17.0",
+        # The gateway, on a fleet's hub only: the chart's own tag (a release line, no digest).
+        "docker.io/nginxinc/nginx-unprivileged:1.31-alpine",
     ),
 )
 ALLOY = PinnedChart(

@@ -17,6 +17,7 @@ from components import (
     cluster_config,
     event_export_config,
     falco_config,
+    fleet_config,
     grafana_config,
     logging_config,
     monitoring_config,
@@ -28,6 +29,7 @@ from components.cluster_config import KubernetesTarget
 from components.config_reader import ConfigError, ConfigReader
 from components.event_export_config import EventExportConfig
 from components.falco_config import FalcoConfig
+from components.fleet_config import FleetConfig
 from components.grafana_config import GrafanaConfig
 from components.logging_config import LoggingConfig
 from components.monitoring_config import MonitoringConfig
@@ -47,6 +49,7 @@ SECTIONS = (
     event_export_config,
     grafana_config,
     alerting_config,
+    fleet_config,
 )
 TOP_LEVEL_KEYS = ("profile", *(key for section in SECTIONS for key in section.KEYS))
 
@@ -61,8 +64,9 @@ class StackConfig:
     falco: FalcoConfig
     pki: PkiConfig
     event_export: EventExportConfig
-    grafana: GrafanaConfig
+    grafana: GrafanaConfig | None  # None on a spoke, which runs no Grafana
     alerting: AlertingConfig
+    fleet: FleetConfig
 
 
 def _own_namespaces_only(r: ConfigReader, namespaces: Namespaces, monitoring: MonitoringConfig) -> None:
@@ -99,8 +103,10 @@ def load() -> StackConfig:
     falco = falco_config.read_falco(r, profile)
     pki = pki_config.read_pki(r)
     event_export = event_export_config.read_event_export(r, profile)
-    grafana = grafana_config.read_grafana(r, monitoring, kubernetes)
-    if monitoring.existing is not None and grafana.admin_secret is not None:
+    fleet = fleet_config.read_fleet(r)
+    fleet_config.check_roles(r, fleet, profile, monitoring, logging)
+    grafana = None if fleet.is_spoke else grafana_config.read_grafana(r, monitoring, kubernetes)
+    if monitoring.existing is not None and grafana is not None and grafana.admin_secret is not None:
         # An existing Grafana runs where its admin password is kept.
         existing = replace(monitoring.existing, grafana_namespace=grafana.admin_secret.namespace)
         monitoring = replace(monitoring, existing=existing)
@@ -116,6 +122,7 @@ def load() -> StackConfig:
         event_export=event_export,
         grafana=grafana,
         alerting=alerting_config.read_alerting(r, pki),
+        fleet=fleet,
     )
     if r.problems:
         raise ConfigError(r.problems)

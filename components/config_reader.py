@@ -88,6 +88,15 @@ class ConfigReader:
             value = text
         return self.mapping(key, value, known)
 
+    def present(self, key: str) -> dict[str, Any]:
+        """The sub-keys set under a structured key, as they are: its own reader checks them."""
+        text = self.raw(key)
+        try:
+            value = json.loads(text) if text is not None else {}
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
     def mapping(self, key: str, value: Any, known: tuple[str, ...]) -> dict[str, Any]:
         """A map whose keys must be among ``known`` (a typo would otherwise be ignored)."""
         if not isinstance(value, dict):

@@ -10,6 +10,7 @@ import pulumi
 from components import manifests
 from components.charts import FALCO_EXPORTER, FALCOSIDEKICK, helm_chart
 from components.falco import DASHBOARD_FOLDER
+from components.loki_destination import CA_FILE, MOUNT, PASSWORD_KEY, LokiDestination, rendered
 from components.namespaces import RESTRICTED_CONTAINER, Namespace
 from components.pki import TlsMount
 from components.restarts import restart_when_changed, sha256_of
@@ -46,7 +47,7 @@ class ReceiveOverHttps:
     """current: Falcosidekick serves HTTPS with mutual TLS; Falco posts to it; events go on to Loki."""
 
     tls: TlsMount
-    loki_push_url: str
+    loki: LokiDestination  # where Falcosidekick pushes every event
     replicas: int
     # Falcosidekick posts every event of priority Critical or above here (secret).
     alert_webhook_url: pulumi.Output[str] | None = None
@@ -139,8 +140,7 @@ class FalcoEventExport(pulumi.ComponentResource):
 
     @staticmethod
     def _sidekick_values(transport: ReceiveOverHttps, dashboards: bool) -> dict:
-        push = urlsplit(transport.loki_push_url)
-        return {
+        values = {
             "image": {"tag": FALCOSIDEKICK.tag(SIDEKICK_IMAGE)},
             "replicaCount": transport.replicas,
             # The one network-facing server in Falco's privileged namespace runs as the
@@ -157,8 +157,10 @@ class FalcoEventExport(pulumi.ComponentResource):
                     "notlspaths": SIDEKICK_PLAIN_PATHS,
                 },
                 "loki": {
-                    "hostport": f"{push.scheme}://{push.netloc}",
-                    "endpoint": push.path,
+                    "hostport": rendered(
+                        transport.loki.push_url, lambda url: f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+                    ),
+                    "endpoint": rendered(transport.loki.push_url, lambda url: urlsplit(url).path),
                     "format": "json",  # the whole event, so LogQL `| json` reaches every field
                     "grafanaDashboard": {"enabled": dashboards, "configMap": {"folder": DASHBOARD_FOLDER}},
                 },
@@ -167,6 +169,34 @@ class FalcoEventExport(pulumi.ComponentResource):
             "service": {"annotations": scrape_annotations(SIDEKICK_PLAIN_PORT)},
             **({"affinity": FalcoEventExport._spread_over_nodes()} if transport.replicas > 1 else {}),
         }
+        FalcoEventExport._add_fleet_labels(values, transport.loki)
+        return values
+
+    @staticmethod
+    def _add_fleet_labels(values: dict, loki: LokiDestination) -> None:
+        """In a fleet: the `cluster` label on every event, the hub's tenant for a hub's own
+        events, and for a spoke its credentials at the hub and the hub's CA."""
+        config = values["config"]
+        if loki.cluster is not None:
+            # Every event carries the field (config.customfields), and Loki the label.
+            config["customfields"] = f"cluster:{loki.cluster}"
+            config["loki"]["extralabels"] = "cluster"
+        if loki.tenant is not None:
+            config["loki"]["tenant"] = loki.tenant
+        credentials = loki.credentials
+        if credentials is None:
+            return
+        config["loki"]["user"] = credentials.username
+        # LOKI_APIKEY, the basic-auth password, from the spoke's Secret: an `env` entry wins over
+        # the chart Secret's empty LOKI_APIKEY in envFrom (templates/deployment.yaml).
+        config["extraEnv"] = [
+            *config.get("extraEnv", []),
+            {"name": "LOKI_APIKEY", "valueFrom": {"secretKeyRef": {"name": credentials.secret, "key": PASSWORD_KEY}}},
+        ]
+        # Outputs trust the hub's CA (TLSCLIENT_CACERTFILE, templates/deployment.yaml).
+        config["tlsclient"] = {"cacertfile": CA_FILE}
+        values["extraVolumes"] = [{"name": "fleet-hub", "secret": {"secretName": credentials.secret}}]
+        values["extraVolumeMounts"] = [{"name": "fleet-hub", "mountPath": MOUNT, "readOnly": True}]
 
     @staticmethod
     def _spread_over_nodes() -> dict:
@@ -213,7 +243,7 @@ class FalcoEventExport(pulumi.ComponentResource):
         config["existingSecret"] = SIDEKICK_WEBHOOK_SECRET
         # 0: no limit (Falcosidekick 2.32.0 allows one request at a time per output by
         # default, config.go), so an event never waits behind a slow delivery of another.
-        config["extraEnv"] = [{"name": "WEBHOOK_MAXCONCURRENTREQUESTS", "value": "0"}]
+        config["extraEnv"] = [{"name": "WEBHOOK_MAXCONCURRENTREQUESTS", "value": "0"}, *config.get("extraEnv", [])]
         return secret
 
     @staticmethod

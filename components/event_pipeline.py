@@ -10,6 +10,7 @@ from components import event_export, falco
 from components.event_export import FalcoEventExport, FalcoEventExportArgs, PullOverGrpc, ReceiveOverHttps
 from components.falco import FalcoAgent, FalcoAgentArgs, GrpcEventServer, HttpsEventOutput
 from components.falco_config import FalcoConfig
+from components.loki_destination import LokiDestination
 from components.namespaces import Namespace
 from components.network_policy import MutualTlsNetworkPolicy, MutualTlsNetworkPolicyArgs
 from components.pki import ClientIdentity, MutualTlsPki, MutualTlsPkiArgs, ServerIdentity
@@ -27,7 +28,7 @@ class FalcoEventPipelineArgs:
     falco: FalcoConfig
     pki: PkiConfig
     sidekick_replicas: int
-    loki_push_url: str
+    loki: LokiDestination  # where Falcosidekick pushes the events (current)
     scraping: Scraping
     dashboards: bool
     alert_webhook_url: pulumi.Output[str] | None = None  # current: Falcosidekick posts Critical events here
@@ -93,7 +94,7 @@ class FalcoEventPipeline(pulumi.ComponentResource):
             exporter = export(
                 ReceiveOverHttps(
                     tls=link.server,
-                    loki_push_url=args.loki_push_url,
+                    loki=args.loki,
                     replicas=args.sidekick_replicas,
                     alert_webhook_url=args.alert_webhook_url,
                 )

@@ -121,3 +121,9 @@ def new_events(selector: str, by: Sequence[str] = (), window: int = WINDOW, sett
         f" or (last_over_time({selector}[{recent}]) unless {continuing})"
         ")"
     )
+
+
+# What a spoke's metrics agent sends its hub (components/metrics_agent.py): every series the
+# hub's dashboards and alerts read — Falco's and Falcosidekick's, scrape health, and the
+# kube-state-metrics series the node-coverage rules join on — and nothing else.
+FLEET_METRICS = "up|kube_node_info|kube_pod_info|kube_pod_status_ready|falcosecurity_.+"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from components import event_export, falco, logging_stack, manifests, monitoring
+from components import event_export, falco, fleet_hub, logging_stack, manifests, metrics_agent, monitoring
 from components.logging_config import LokiMode
 from components.monitoring_config import MonitoringConfig
 from components.namespaces import Namespace
@@ -38,6 +38,15 @@ class Fence:
 
 
 @dataclass(frozen=True)
+class HubFences:
+    """A hub's front door: the gateway admits the ingress controller, each spoke's receiver
+    only the gateway, and the hub's Prometheus the receivers' remote writes."""
+
+    controller_namespace: str
+    receiver_ports: Sequence[int]
+
+
+@dataclass(frozen=True)
 class IngressFencesArgs:
     profile: Profile
     loki_mode: LokiMode
@@ -47,6 +56,8 @@ class IngressFencesArgs:
     prometheus: Peer  # who scrapes the metrics ports
     grafana: Peer  # who queries Loki (and, in the baseline, Prometheus)
     grafana_users: Peer | None  # who reaches the baseline's Grafana: anyone (NodePort) or the ingress controller
+    hub: HubFences | None = None  # a fleet's hub
+    spoke: bool = False  # a fleet's spoke: no Loki, no Grafana, a Prometheus agent
 
 
 class IngressFences(pulumi.ComponentResource):
@@ -81,6 +92,11 @@ class IngressFences(pulumi.ComponentResource):
     @staticmethod
     def logging_fences(args: IngressFencesArgs) -> list[Fence]:
         ns = args.logging.name
+        alloy_metrics = Fence(
+            "alloy-metrics", labelled(logging_stack.ALLOY_PODS), [logging_stack.ALLOY_PORT], [args.prometheus]
+        )
+        if args.spoke:
+            return [alloy_metrics]  # the collector alone: its logs go to the hub
         loki_port = logging_stack.LOKI_HTTP_PORT
         internal = [logging_stack.LOKI_GRPC_PORT, logging_stack.MEMBERLIST_PORT]
         if args.profile == "tutorial":
@@ -100,19 +116,40 @@ class IngressFences(pulumi.ComponentResource):
         alloy = Peer("Alloy", ns, labelled(logging_stack.ALLOY_PODS))
         sidekick = Peer("Falcosidekick", args.falco.name, labelled(event_export.SIDEKICK_SELECTOR))
         caches = loki(*logging_stack.LOKI_CACHES)
+        pushers = [alloy, sidekick]
+        if args.hub is not None:
+            pushers.append(Peer("the fleet's gateway", ns, labelled(fleet_hub.GATEWAY_PODS)))
         fences = [
-            Fence("loki-push", loki(push), [loki_port], [alloy, sidekick]),
+            Fence("loki-push", loki(push), [loki_port], pushers),
             Fence("loki-query", loki(query), [loki_port], [args.grafana]),
             Fence("loki-cluster", servers, internal, [Peer("Loki", ns, servers)]),
             Fence("loki-caches", caches, [logging_stack.MEMCACHED_PORT], [Peer("Loki", ns, servers)]),
             Fence("loki-cache-metrics", caches, [logging_stack.MEMCACHED_EXPORTER_PORT], [args.prometheus]),
-            Fence("alloy-metrics", labelled(logging_stack.ALLOY_PODS), [logging_stack.ALLOY_PORT], [args.prometheus]),
+            alloy_metrics,
         ]
         if args.loki_mode == "scalable":
             # The backend target (compactor, index gateway, query scheduler) has no outside
             # client: its HTTP port admits only the other Loki targets.
             fences.append(Fence("loki-backend-http", loki("backend"), [loki_port], [Peer("Loki", ns, servers)]))
+        if args.hub is not None:
+            fences += IngressFences.hub_fences(args, args.hub)
         return fences
+
+    @staticmethod
+    def hub_fences(args: IngressFencesArgs, hub: HubFences) -> list[Fence]:
+        ns = args.logging.name
+        gateway = labelled(fleet_hub.GATEWAY_PODS)
+        receivers = labelled(fleet_hub.RECEIVER_PODS)
+        return [
+            Fence(
+                "fleet-gateway",
+                gateway,
+                [fleet_hub.GATEWAY_PORT],
+                [Peer("the ingress controller", hub.controller_namespace)],
+            ),
+            Fence("fleet-receivers", receivers, hub.receiver_ports, [Peer("the fleet's gateway", ns, gateway)]),
+            Fence("fleet-receiver-metrics", receivers, [logging_stack.ALLOY_PORT], [args.prometheus]),
+        ]
 
     @staticmethod
     def node_agent_fences(args: IngressFencesArgs) -> list[Fence]:
@@ -137,13 +174,7 @@ class IngressFences(pulumi.ComponentResource):
 
     @staticmethod
     def monitoring_fences(args: IngressFencesArgs) -> list[Fence]:
-        assert args.grafana_users is not None  # the baseline's Grafana has users
-        prometheus = labelled(monitoring.PROMETHEUS_PODS)
-        return [
-            Fence("grafana", labelled(monitoring.GRAFANA_PODS), [monitoring.GRAFANA_PORT], [args.grafana_users]),
-            Fence("grafana-metrics", labelled(monitoring.GRAFANA_PODS), [monitoring.GRAFANA_PORT], [args.prometheus]),
-            Fence("prometheus", prometheus, [monitoring.PROMETHEUS_PORT], [args.grafana, args.prometheus]),
-            Fence("prometheus-reloader-metrics", prometheus, [monitoring.RELOADER_PORT], [args.prometheus]),
+        scrapers = [
             Fence(
                 "prometheus-operator-metrics",
                 labelled(monitoring.OPERATOR_PODS),
@@ -157,11 +188,32 @@ class IngressFences(pulumi.ComponentResource):
                 [args.prometheus],
             ),
         ]
+        if args.spoke:
+            agent = labelled(metrics_agent.AGENT_PODS)
+            return [
+                Fence("prometheus-agent", agent, [metrics_agent.AGENT_PORT], [args.prometheus]),
+                Fence("prometheus-reloader-metrics", agent, [monitoring.RELOADER_PORT], [args.prometheus]),
+                *scrapers,
+            ]
+        assert args.grafana_users is not None  # the baseline's Grafana has users
+        prometheus = labelled(monitoring.PROMETHEUS_PODS)
+        writers = [args.grafana, args.prometheus]
+        if args.hub is not None:
+            writers.append(Peer("the fleet's receivers", args.logging.name, labelled(fleet_hub.RECEIVER_PODS)))
+        return [
+            Fence("grafana", labelled(monitoring.GRAFANA_PODS), [monitoring.GRAFANA_PORT], [args.grafana_users]),
+            Fence("grafana-metrics", labelled(monitoring.GRAFANA_PODS), [monitoring.GRAFANA_PORT], [args.prometheus]),
+            Fence("prometheus", prometheus, [monitoring.PROMETHEUS_PORT], writers),
+            Fence("prometheus-reloader-metrics", prometheus, [monitoring.RELOADER_PORT], [args.prometheus]),
+            *scrapers,
+        ]
 
 
-def prometheus_peer(config: MonitoringConfig, baseline: Namespace | None) -> Peer:
+def prometheus_peer(config: MonitoringConfig, baseline: Namespace | None, agent: bool = False) -> Peer:
     """The Prometheus that scrapes the stack: the baseline's pods, or every pod of the
     existing Prometheus's namespace (its labels are not known here)."""
+    if baseline is not None and agent:
+        return Peer("the Prometheus agent", baseline.name, labelled(metrics_agent.AGENT_PODS))
     if baseline is not None:
         return Peer("Prometheus", baseline.name, labelled(monitoring.PROMETHEUS_PODS))
     assert config.existing is not None

@@ -12,6 +12,7 @@ import pulumi
 from components import manifests
 from components.charts import ALLOY, LOKI, LOKI_STACK, helm_chart
 from components.logging_config import LokiMode, ObjectStorage
+from components.loki_destination import CA_FILE, MOUNT, PASSWORD_KEY, LokiDestination, rendered
 from components.namespaces import RESTRICTED_CONTAINER, Namespace
 from components.profile import Profile
 from components.sizing import (
@@ -89,6 +90,36 @@ def promtail_falco_stages(falco_namespace: str) -> list[dict[str, Any]]:
 
 
 _ALLOY_PIPELINE = Path(__file__).with_name("pod-logs.alloy")
+# The environment variable holding a spoke's password at its hub, in Alloy's container.
+FLEET_PASSWORD_ENV = "FLEET_PASSWORD"
+
+
+@dataclass(frozen=True)
+class LokiTenancy:
+    """A hub's Loki: one tenant per cluster of the fleet. The hub's own collector and
+    Falcosidekick push straight to Loki under ``own_tenant``; spokes push through the gateway,
+    whose basic auth (``htpasswd_secret``, one user per spoke) names their tenant, and which
+    also serves the extra nginx routes given (the spokes' remote writes)."""
+
+    own_tenant: str
+    htpasswd_secret: str
+    http_snippet: str
+    server_snippet: str
+    ingestion_rate_mb: int  # per tenant
+    max_streams: int  # per tenant
+    ready: pulumi.Resource  # the htpasswd Secret: the gateway mounts it
+
+
+@dataclass(frozen=True)
+class LokiScale:
+    """Scalable Loki's replicas and sizes, where the fleet's size decides them
+    (components/fleet_sizing.py)."""
+
+    write: int
+    read: int
+    backend: int
+    write_volume: str
+    backend_memory_limit: str
 
 
 @dataclass(frozen=True)
@@ -105,12 +136,45 @@ class LoggingStackArgs:
     replicas: int = 1  # read, write and backend replicas (scalable)
     object_storage: ObjectStorage | None = None
     retain_volumes: bool = False
+    # A spoke's collector sends to its hub: no Loki here. None: to this stack's own Loki.
+    destination: LokiDestination | None = None
+    tenancy: LokiTenancy | None = None  # a hub's Loki
+    scale: LokiScale | None = None  # a hub's Loki
 
 
-def alloy_pipeline(push_url: str, falco_namespace: str) -> str:
-    return Template(_ALLOY_PIPELINE.read_text()).substitute(
-        LOKI_PUSH_URL=push_url, FALCO_NAMESPACE=falco_namespace, FALCO_CONTAINER=FALCO_CONTAINER
+def alloy_pipeline(destination: LokiDestination, falco_namespace: str) -> pulumi.Input[str]:
+    template = Template(_ALLOY_PIPELINE.read_text())
+    return rendered(
+        destination.push_url,
+        lambda url: template.substitute(
+            LOKI_WRITE=loki_write_block(url, destination),
+            FALCO_NAMESPACE=falco_namespace,
+            FALCO_CONTAINER=FALCO_CONTAINER,
+        ),
     )
+
+
+def loki_write_block(url: str, destination: LokiDestination) -> str:
+    """Alloy's `loki.write`: to this stack's Loki, under the hub's tenant, or to the hub."""
+    endpoint = [f'    url = "{url}"']
+    if destination.tenant is not None:
+        endpoint.append(f'    tenant_id = "{destination.tenant}"')
+    if destination.credentials is not None:
+        endpoint += [
+            "",
+            "    basic_auth {",
+            f'      username = "{destination.credentials.username}"',
+            f'      password = sys.env("{FLEET_PASSWORD_ENV}")',
+            "    }",
+            "",
+            "    tls_config {",
+            f'      ca_file = "{CA_FILE}"',
+            "    }",
+        ]
+    lines = ['loki.write "loki" {', "  endpoint {", *endpoint, "  }"]
+    if destination.cluster is not None:
+        lines += ["", "  external_labels = {", f'    cluster = "{destination.cluster}",', "  }"]
+    return "\n".join([*lines, "}"])
 
 
 class LoggingStack(pulumi.ComponentResource):
@@ -127,14 +191,28 @@ class LoggingStack(pulumi.ComponentResource):
         super().__init__("runtime-defense:logging:LoggingStack", name, None, opts)
         ns = args.namespace
         svc = f"{ns.name}.svc.cluster.local:3100"
+        self.push_url: pulumi.Input[str]
         if args.mode == "scalable":
-            # No gateway: queries go to the read target, pushes to the write target.
+            # Queries go to the read target, pushes to the write target (a hub's spokes reach
+            # the write target through the gateway).
             self.query_url = f"http://{RELEASE}-read.{svc}"
             self.push_url = f"http://{RELEASE}-write.{svc}/loki/api/v1/push"
         else:
             # Both Loki charts name the Service after the release.
             self.query_url = f"http://{RELEASE}.{svc}"
             self.push_url = f"{self.query_url}/loki/api/v1/push"
+        destination = args.destination
+        if destination is not None and destination.remote:
+            self.query_url = ""  # a spoke's logs are queried on its hub
+            self.push_url = destination.push_url
+        elif destination is None:
+            tenancy = args.tenancy
+            destination = LokiDestination(
+                self.push_url,
+                cluster=tenancy.own_tenant if tenancy else None,
+                tenant=tenancy.own_tenant if tenancy else None,
+            )
+        self.destination = destination
 
         if args.profile == "tutorial":
             self.charts = [
@@ -147,11 +225,25 @@ class LoggingStack(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             ]
+        elif destination.remote:
+            assert destination.credentials is not None
+            self.charts = [
+                helm_chart(
+                    f"{name}-alloy",
+                    ALLOY,
+                    release="alloy",
+                    namespace=ns.ref,
+                    values=self._alloy_values(destination, args.node_agents.name),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[destination.credentials.ready]),
+                )
+            ]
         else:
-            needs: list[pulumi.Resource] = []
+            needs: list[pulumi.Resource] = [args.tenancy.ready] if args.tenancy else []
             storage = args.object_storage
+            with_credentials = False
             if storage is not None and storage.access_key_id is not None and storage.secret_access_key is not None:
                 # Loki's S3 client reads these from its environment, so no key is in chart values.
+                with_credentials = True
                 needs.append(
                     manifests.apply(
                         f"{name}-object-storage",
@@ -173,7 +265,7 @@ class LoggingStack(pulumi.ComponentResource):
                 LOKI,
                 release=RELEASE,
                 namespace=ns.ref,
-                values=self._loki_values(args, with_credentials=bool(needs)),
+                values=self._loki_values(args, with_credentials=with_credentials),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=needs),
             )
             self.charts = [
@@ -183,7 +275,7 @@ class LoggingStack(pulumi.ComponentResource):
                     ALLOY,
                     release="alloy",
                     namespace=ns.ref,
-                    values=self._alloy_values(self.push_url, args.node_agents.name),
+                    values=self._alloy_values(destination, args.node_agents.name),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[loki]),
                 ),
             ]
@@ -291,18 +383,58 @@ class LoggingStack(pulumi.ComponentResource):
             # Per target, not `global.extraEnvFrom`, which the memcached pods read too.
             for target in BUCKET_CLIENTS:
                 values[target]["extraEnvFrom"] = [{"secretRef": {"name": OBJECT_STORAGE_SECRET}}]
+        if args.scale is not None:
+            cls._scale(values, args.scale)
+        if args.tenancy is not None:
+            cls._tenancy(values, args.tenancy)
         return values
+
+    @staticmethod
+    def _scale(values: dict[str, Any], scale: LokiScale) -> None:
+        for target, replicas in (("write", scale.write), ("read", scale.read), ("backend", scale.backend)):
+            values[target]["replicas"] = replicas
+        values["loki"]["commonConfig"]["replication_factor"] = min(3, scale.write)
+        values["write"]["persistence"]["size"] = scale.write_volume
+        values["backend"]["resources"]["limits"]["memory"] = scale.backend_memory_limit
+
+    @staticmethod
+    def _tenancy(values: dict[str, Any], tenancy: LokiTenancy) -> None:
+        loki = values["loki"]
+        loki["auth_enabled"] = True  # every push and query names its tenant (X-Scope-OrgID)
+        # Read by templates/config.tpl (loki.querier): Grafana queries every cluster's tenant at once.
+        loki["querier"] = {"multi_tenant_queries_enabled": True}
+        loki["limits_config"] |= {
+            "ingestion_rate_mb": tenancy.ingestion_rate_mb,
+            "ingestion_burst_size_mb": 2 * tenancy.ingestion_rate_mb,
+            "max_global_streams_per_user": tenancy.max_streams,
+        }
+        values["gateway"] = {
+            "enabled": True,
+            "replicas": 2,  # the fleet's one way in: a rolling update keeps one serving
+            "resources": SCALE_OUT["loki-gateway"].values(),
+            "basicAuth": {"enabled": True, "existingSecret": tenancy.htpasswd_secret},
+            # Off: its access-log exporter sidecar (another image, another port) feeds nothing here.
+            "metrics": {"enabled": False},
+            "nginxConfig": {
+                # Read by templates/_helpers.tpl (loki.nginxFile) in every location: the tenant is
+                # the user the gateway authenticated, whatever header the request brought.
+                "locationSnippet": "proxy_set_header X-Scope-OrgID $remote_user;",
+                "httpSnippet": tenancy.http_snippet,
+                "serverSnippet": tenancy.server_snippet,
+            },
+        }
 
     @staticmethod
     def _cache(allocated_mb: int, cpu: str) -> dict[str, Any]:
         return {"allocatedMemory": allocated_mb, "allocatedCPU": cpu, "writebackSizeLimit": "16MB"}
 
     @staticmethod
-    def _alloy_values(push_url: str, falco_namespace: str) -> dict[str, Any]:
-        return {
+    def _alloy_values(destination: LokiDestination, falco_namespace: str) -> dict[str, Any]:
+        env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+        values: dict[str, Any] = {
             "alloy": {
-                "configMap": {"content": alloy_pipeline(push_url, falco_namespace)},
-                "extraEnv": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                "configMap": {"content": alloy_pipeline(destination, falco_namespace)},
+                "extraEnv": env,
                 "resources": CONTAINERS["alloy"].values(),
                 "enableReporting": False,  # no usage reports to grafana.com from a security stack
                 # The image runs as root unless told otherwise; nothing here needs root.
@@ -324,6 +456,20 @@ class LoggingStack(pulumi.ComponentResource):
             # The PodLogs CRD is for Alloy's operator-style discovery, unused here.
             "crds": {"create": False},
         }
+        credentials = destination.credentials
+        if credentials is not None:
+            # The spoke's password reaches Alloy only through its Secret; the hub's CA as a file.
+            env.append(
+                {
+                    "name": FLEET_PASSWORD_ENV,
+                    "valueFrom": {"secretKeyRef": {"name": credentials.secret, "key": PASSWORD_KEY}},
+                }
+            )
+            values["alloy"]["mounts"] = {"extra": [{"name": "fleet-hub", "mountPath": MOUNT, "readOnly": True}]}
+            values["controller"]["volumes"] = {
+                "extra": [{"name": "fleet-hub", "secret": {"secretName": credentials.secret}}]
+            }
+        return values
 
     def _loki_stack_values(self, args: LoggingStackArgs) -> dict[str, Any]:
         persistence: dict[str, Any] = {"enabled": True, "size": args.storage_size}

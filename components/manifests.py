@@ -33,15 +33,20 @@ def secret(
     namespace: pulumi.Input[str],
     string_data: Mapping[str, pulumi.Input[str]],
     labels: Mapping[str, str] | None = None,
+    type_: str = "Opaque",
 ) -> dict[str, Any]:
     """A Secret whose whole payload is a Pulumi secret, in state and in previews."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": metadata(name, namespace, **(labels or {})),
-        "type": "Opaque",
+        "type": type_,
         "stringData": pulumi.Output.secret(dict(string_data)),
     }
+
+
+def config_map(name: str, namespace: pulumi.Input[str], data: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(name, namespace), "data": dict(data)}
 
 
 def apply(name: str, objs: Sequence[Mapping[str, Any]], opts: pulumi.ResourceOptions) -> ConfigGroup:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_random as random
@@ -37,6 +38,19 @@ READ_ONLY_RESTRICTED_CONTAINER = {**RESTRICTED_CONTAINER, "readOnlyRootFilesyste
 
 
 @dataclass(frozen=True)
+class HubPrometheus:
+    """A hub's Prometheus: it takes its spokes' remote writes (through the hub's receivers,
+    which label them), labels its own series with the hub's name (a default scrape class, so
+    every ServiceMonitor's targets get it), and is sized for the fleet (components/fleet_sizing.py)."""
+
+    cluster: str
+    memory_request: str
+    memory_limit: str
+    volume: str
+    retention_size: str
+
+
+@dataclass(frozen=True)
 class MonitoringBaselineArgs:
     namespace: Namespace
     grafana_node_port: int
@@ -48,6 +62,30 @@ class MonitoringBaselineArgs:
     node_agents: Namespace
     grafana_ingress: GrafanaIngress | None = None  # else Grafana listens on the NodePort
     install_crds: bool = True
+    hub: HubPrometheus | None = None  # a fleet's hub
+
+
+# Select ServiceMonitors and rules from every release, not only this one.
+SELECT_FROM_EVERY_RELEASE = {
+    "serviceMonitorSelectorNilUsesHelmValues": False,
+    "podMonitorSelectorNilUsesHelmValues": False,
+    "ruleSelectorNilUsesHelmValues": False,
+    "probeSelectorNilUsesHelmValues": False,
+    "scrapeConfigSelectorNilUsesHelmValues": False,
+}
+
+
+def operator_values() -> dict[str, Any]:
+    """The Prometheus Operator, as both the baseline and a spoke's metrics agent run it."""
+    return {
+        # The webhook's certificates, and the Secret the operator would mount to serve
+        # TLS, are made only by Helm hook Jobs, which Helm v4 Chart never runs: both off,
+        # so the operator serves plain HTTP on 8080 and mounts nothing that never comes.
+        "admissionWebhooks": {"enabled": False},
+        "tls": {"enabled": False},
+        "resources": CONTAINERS["prometheus-operator"].values(),
+        "prometheusConfigReloader": {"resources": CONTAINERS["prometheus-config-reloader"].values()},
+    }
 
 
 def keep_crds(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -120,7 +158,7 @@ class MonitoringBaseline(pulumi.ComponentResource):
     @staticmethod
     def _values(args: MonitoringBaselineArgs) -> dict:
         control_plane = {"enabled": args.control_plane_metrics}
-        return {
+        values: dict[str, Any] = {
             # Off when the CRDs already exist (left by an earlier destroy, or another team's).
             "crds": {"enabled": args.install_crds},
             # Grafana alerting does the alerting here; an Alertmanager would only idle.
@@ -129,23 +167,10 @@ class MonitoringBaseline(pulumi.ComponentResource):
             "kubeControllerManager": control_plane,
             "kubeScheduler": control_plane,
             "kubeProxy": control_plane,
-            "prometheusOperator": {
-                # The webhook's certificates, and the Secret the operator would mount to serve
-                # TLS, are made only by Helm hook Jobs, which Helm v4 Chart never runs: both off,
-                # so the operator serves plain HTTP on 8080 and mounts nothing that never comes.
-                "admissionWebhooks": {"enabled": False},
-                "tls": {"enabled": False},
-                "resources": CONTAINERS["prometheus-operator"].values(),
-                "prometheusConfigReloader": {"resources": CONTAINERS["prometheus-config-reloader"].values()},
-            },
+            "prometheusOperator": operator_values(),
             "prometheus": {
                 "prometheusSpec": {
-                    # Select ServiceMonitors and rules from every release, not only this one.
-                    "serviceMonitorSelectorNilUsesHelmValues": False,
-                    "podMonitorSelectorNilUsesHelmValues": False,
-                    "ruleSelectorNilUsesHelmValues": False,
-                    "probeSelectorNilUsesHelmValues": False,
-                    "scrapeConfigSelectorNilUsesHelmValues": False,
+                    **SELECT_FROM_EVERY_RELEASE,
                     "retention": "7d",
                     "retentionSize": "4GB",
                     "resources": CONTAINERS["prometheus"].values(),
@@ -191,6 +216,28 @@ class MonitoringBaseline(pulumi.ComponentResource):
                 },
             },
         }
+        if args.hub is not None:
+            MonitoringBaseline._hub_prometheus(values["prometheus"]["prometheusSpec"], args.hub)
+        return values
+
+    @staticmethod
+    def _hub_prometheus(spec: dict, hub: HubPrometheus) -> None:
+        spec["enableRemoteWriteReceiver"] = True
+        # The class every ServiceMonitor without one uses (prometheus-operator 0.93 ScrapeClass).
+        spec["scrapeClasses"] = [
+            {
+                "name": "fleet-cluster",
+                "default": True,
+                "relabelings": [{"targetLabel": "cluster", "replacement": hub.cluster, "action": "replace"}],
+            }
+        ]
+        spec["resources"] = {
+            **spec["resources"],
+            "requests": {**spec["resources"]["requests"], "memory": hub.memory_request},
+            "limits": {"memory": hub.memory_limit},
+        }
+        spec["retentionSize"] = hub.retention_size
+        spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] = hub.volume
 
     @staticmethod
     def _grafana_exposure(args: MonitoringBaselineArgs) -> dict:

@@ -12,7 +12,7 @@ from components.namespaces import Namespace
 from components.pki_config import KeyAlgorithm
 from components.restarts import restart_when_changed, sha256_of
 
-_KEY_PARAMETERS: dict[KeyAlgorithm, dict] = {
+KEY_PARAMETERS: dict[KeyAlgorithm, dict] = {
     "ECDSA-P256": {"algorithm": "ECDSA", "ecdsa_curve": "P256"},
     "RSA-2048": {"algorithm": "RSA", "rsa_bits": 2048},
     "RSA-4096": {"algorithm": "RSA", "rsa_bits": 4096},
@@ -78,7 +78,7 @@ class MutualTlsPki(pulumi.ComponentResource):
     def __init__(self, name: str, args: MutualTlsPkiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("runtime-defense:pki:MutualTlsPki", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        key = _KEY_PARAMETERS[args.key_algorithm]
+        key = KEY_PARAMETERS[args.key_algorithm]
         # ECDSA keys sign; only RSA keys also encipher (RSA key exchange).
         key_usages = ["digital_signature"] + (["key_encipherment"] if key["algorithm"] == "RSA" else [])
 

@@ -33,6 +33,8 @@ class ContainerSize:
 CONTAINERS: Mapping[str, ContainerSize] = {
     "prometheus": ContainerSize("100m", "320Mi", "1024Mi"),
     "prometheus-config-reloader": ContainerSize("10m", "16Mi", "48Mi"),
+    # A spoke's Prometheus in agent mode: scrapes and forwards, keeps no blocks and runs no rules.
+    "prometheus-agent": ContainerSize("50m", "128Mi", "512Mi"),
     "prometheus-operator": ContainerSize("20m", "48Mi", "128Mi"),
     "kube-state-metrics": ContainerSize("10m", "32Mi", "96Mi"),
     "node-exporter": ContainerSize("10m", "24Mi", "64Mi"),
@@ -63,6 +65,8 @@ SCALE_OUT: Mapping[str, ContainerSize] = {
     "loki-read": ContainerSize("200m", "512Mi", "2048Mi"),
     "loki-write": ContainerSize("200m", "1024Mi", "2048Mi"),
     "loki-backend": ContainerSize("100m", "512Mi", "1024Mi"),
+    # A hub's gateway (nginx): the fleet's pushes pass through it.
+    "loki-gateway": ContainerSize("50m", "64Mi", "256Mi"),
 }
 SCALE_OUT_CHUNKS_CACHE_MB = 2048
 SCALE_OUT_RESULTS_CACHE_MB = 512

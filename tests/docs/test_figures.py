@@ -36,8 +36,8 @@ from harness import ROOT, Secret, environment_config, run_program
 from rendering import KUBERNETES_VERSION, LOCAL_HELM, helm_version, mebibytes, millicores
 
 from components.charts import FALCO, FALCO_EXPORTER, LOKI, PINNED_CHARTS, PinnedChart
-from components.pki_config import KEY_ALGORITHMS
 from components.falco_metrics import CRITICAL_AND_ABOVE_NUMBERS, SETTLE, WINDOW
+from components.pki_config import KEY_ALGORITHMS
 
 HERE = "tests/docs/test_figures.py"
 

@@ -149,7 +149,8 @@ class ProgramMocks(pulumi.runtime.Mocks):
         else:
             if args.typ == "random:index/randomPassword:RandomPassword":
                 digest = hashlib.sha256(args.name.encode()).hexdigest()
-                computed = {"result": digest[: int(args.inputs.get("length", 16))]}
+                result = digest[: int(args.inputs.get("length", 16))]
+                computed = {"result": result, "bcryptHash": bcrypt_hash(result, args.name)}
             elif args.typ.startswith("tls:index/"):
                 computed = fake_tls_outputs(args)
         if self.preview:
@@ -158,6 +159,29 @@ class ProgramMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}
+
+
+def bcrypt_hash(password: str, name: str) -> str:
+    """A real bcrypt hash of ``password``, as the random provider's ``bcrypt_hash`` (cost 4, not
+    the provider's 10, for speed; a salt from ``name``, so that runs repeat)."""
+    import bcrypt
+
+    alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    seed = hashlib.sha256(name.encode()).digest()
+    salt = "".join(alphabet[byte % 64] for byte in seed[:21]) + "O"  # 22 characters, the last of 4 bits
+    return bcrypt.hashpw(password.encode(), f"$2b$04${salt}".encode()).decode()
+
+
+def stack_reference(run: ProgramRun, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """What ``pulumi.StackReference(name)`` reads when ``name`` is the stack ``run`` evaluated:
+    its exports, those exported as secrets listed as such (for ``run_program(reads=...)``)."""
+    return {
+        ("pulumi:pulumi:StackReference", name): {
+            "name": name,
+            "outputs": {key: export.value for key, export in run.exports.items()},
+            "secretOutputNames": [key for key, export in run.exports.items() if export.secret],
+        }
+    }
 
 
 def _unknown_to_wire(value: Any) -> Any:

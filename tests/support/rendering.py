@@ -306,7 +306,7 @@ def _operator_flags(objects: list[Obj]) -> dict[str, str]:
 
 
 def operated_prometheus(objects: list[Obj]) -> Iterator[Workload]:
-    """The pods the Prometheus operator (v0.93) runs for each Prometheus resource: Prometheus
+    """The pods the Prometheus operator (v0.93) runs for each Prometheus (or PrometheusAgent) resource: Prometheus
     with the resources and image of the resource, its config reloader (also as an init
     container) sized by the operator's flags, the labels of
     pkg/prometheus/server/operator.go makeSelectorLabels plus spec.podMetadata.labels, the
@@ -314,8 +314,9 @@ def operated_prometheus(objects: list[Obj]) -> Iterator[Workload]:
     gives both (pkg/prometheus/server/statefulset.go, pkg/operator/config_reloader.go)."""
     flags = _operator_flags(objects)
     for obj in objects:
-        if obj.kind != "Prometheus":
+        if obj.kind not in ("Prometheus", "PrometheusAgent"):
             continue
+        agent = obj.kind == "PrometheusAgent"
         spec = obj.body["spec"]
         # The operator's --config-reloader-* flags; a limit of 0 means none.
         requests = {k: flags[f"config-reloader-{k}-request"] for k in ("cpu", "memory")}
@@ -356,6 +357,9 @@ def operated_prometheus(objects: list[Obj]) -> Iterator[Workload]:
             "operator.prometheus.io/shard": "0",
             "prometheus": obj.name,
         }
+        if agent:  # pkg/prometheus/agent/operator.go makeSelectorLabels
+            del labels["prometheus"]
+            labels["app.kubernetes.io/name"] = "prometheus-agent"
         yield Workload(obj, pod, labels, int(spec.get("replicas", 1)))
 
 
@@ -376,16 +380,28 @@ def render_stack(name: str) -> RenderedStack:
 _RENDERED: dict[str, RenderedStack] = {}
 
 
-def render_config(name: str, stack: str, config: dict[str, Any], only: tuple[str, ...] | None = None) -> RenderedStack:
+def render_config(
+    name: str,
+    stack: str,
+    config: dict[str, Any],
+    only: tuple[str, ...] | None = None,
+    reads: Mapping[tuple[str, str], dict] | None = None,
+) -> RenderedStack:
     """The program with ``config`` as a stack named ``stack``, rendered once per ``name``
     (all its releases, or ``only`` those)."""
     if name not in _RENDERED:
-        _RENDERED[name] = _render(name, stack, config, only)
+        _RENDERED[name] = _render(name, stack, config, only, reads)
     return _RENDERED[name]
 
 
-def _render(name: str, stack: str, config: dict[str, Any], only: tuple[str, ...] | None) -> RenderedStack:
-    run = run_program(config, stack=stack)
+def _render(
+    name: str,
+    stack: str,
+    config: dict[str, Any],
+    only: tuple[str, ...] | None,
+    reads: Mapping[tuple[str, str], dict] | None = None,
+) -> RenderedStack:
+    run = run_program(config, stack=stack, reads=reads)
     found = {release: r for release, r in releases(run).items() if only is None or release in only}
     with ThreadPoolExecutor(max_workers=4) as pool:
         rendered = dict(zip(found, pool.map(_render_release, found.values()), strict=True))
