@@ -82,7 +82,7 @@ elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   {
-    echo "minikube-up: missing prerequisites (README, Quick start):"
+    echo "minikube-up: missing prerequisites (README, Deploy on minikube):"
     printf '  - %s\n' "${missing[@]}"
   } >&2
   exit 1
@@ -90,7 +90,7 @@ fi
 
 cluster=$(minikube profile 2>/dev/null || echo minikube)
 minikube status -p "$cluster" >/dev/null 2>&1 ||
-  fail "minikube ($cluster) is not running; start it with: minikube start --cpus=2 --memory=4096 (README, Quick start)"
+  fail "minikube ($cluster) is not running; start it with: minikube start --cpus=2 --memory=4096 (README, Deploy on minikube)"
 
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   export PULUMI_CONFIG_PASSPHRASE_FILE="${XDG_CONFIG_HOME:-$HOME/.config}/runtime-defense/passphrase"
@@ -108,7 +108,7 @@ setting() { pulumi config get "$@" 2>/dev/null || true; }
 
 if [ -n "$profile" ] && [ "$(setting profile)" != "$profile" ]; then
   pulumi config set profile "$profile"
-  echo "minikube-up: profile set to $profile in $settings (on a stack already deployed, read README," \
+  echo "minikube-up: profile set to $profile in $settings (on a stack already deployed, read docs/operations.md," \
     "Switching profile on a live stack, first)"
 fi
 # The kube context minikube made for its active profile (named after it).

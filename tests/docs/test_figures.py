@@ -11,11 +11,17 @@ where they are computed (the claims name those tests).
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import socket
+import subprocess
 import tarfile
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -32,11 +38,13 @@ from documents import (
     text,
     unchecked,
 )
+from falco_pod import sys_admin_several_runtimes
 from harness import ROOT, Secret, environment_config, run_program
 from rendering import KUBERNETES_VERSION, LOCAL_HELM, helm_version, mebibytes, millicores
 
 from components.charts import FALCO, FALCO_EXPORTER, LOKI, PINNED_CHARTS, PinnedChart
-from components.falco_metrics import CRITICAL_AND_ABOVE_NUMBERS, SETTLE, WINDOW
+from components.falco_host import PREFLIGHT
+from components.falco_metrics import CRITICAL_AND_ABOVE_NUMBERS, DROPPED_SHARE, DROPS_WINDOW, SETTLE, WINDOW
 from components.pki_config import KEY_ALGORITHMS
 
 HERE = "tests/docs/test_figures.py"
@@ -72,6 +80,14 @@ def claim(pattern: str, checked_by: str, within: tuple[str, str | None] | None =
         checked_by = f"{HERE}::{checked_by}"
     CLAIMS.append(Claim(compiled, checked_by, within))
     return compiled
+
+
+def found_within(pattern: re.Pattern[str], relative: str, heading: str) -> list[re.Match[str]]:
+    """Every match of ``pattern`` in one section of a document; at least one."""
+    low, high = section_span(relative, heading)
+    matches = list(pattern.finditer(text(relative), low, high))
+    assert matches, f"{relative}, {heading}: no /{pattern.pattern}/ there: remove its check, or state the figure"
+    return matches
 
 
 def found(pattern: re.Pattern[str], only: str | None = None) -> list[re.Match[str]]:
@@ -348,7 +364,7 @@ FALCO_GRPC_ADDRESS = claim(
     r"`(falco-grpc\.falco\.svc\.cluster\.local):(\d+)`", "test_falco_exporter_dials_the_grpc_service"
 )
 PUBLISHED = claim(r"--ports=127\.0\.0\.1:(\d+):(\d+)", "test_grafana_node_port_figures")
-NODE_PORT_URL = claim(r"http://(?:<[^>\n]*>|\$\(minikube ip\)):(\d+)", "test_grafana_node_port_figures")
+NODE_PORT_URL = claim(r"http://(?:<[^>\n]*>|\$\(minikube ip\)|127\.0\.0\.1):(\d+)", "test_grafana_node_port_figures")
 NODE_PORT_PROSE = claim(
     r"NodePort \((\d+), `monitoring\.grafanaNodePort`\)|`monitoring\.grafanaNodePort`, default (\d+)\)",
     "test_grafana_node_port_figures",
@@ -357,7 +373,7 @@ NODE_PORT_DIAGRAM = claim(r"NodePort ─▶[^\n]*\n\s*:(\d+)", "test_grafana_nod
 NODE_PORT_EXAMPLE = claim(r"monitoring\.grafanaNodePort (\d+)", "test_grafana_node_port_figures")
 KIND = claim(r"kind publishes on `(127\.0\.0\.1):(\d+)`", "test_kind_publishes_grafanas_node_port")
 claim(r"(127\.0\.0\.1)", "not a figure: the loopback address")
-claim(r"falcosecurity/falco#(\d+)", "not a figure: an upstream issue")
+claim(r"falcosecurity/(?:falco|charts)#(\d+)", "not a figure: an upstream issue")
 claim(r"disable-default-providers\[(\d+)\]", "not a figure: a list index in a config path")
 RFC = claim(r"RFC (\d+) labels", "test_namespaces_are_rfc_1123_labels")
 
@@ -428,6 +444,7 @@ LOKI_CACHES = claim(
 LOKI_CACHES_TOTAL = claim(r"caches alone ask for about\s+(\d+) GiB", "test_loki_cache_sizes")
 OBJECT_COUNTS = claim(r"(\d+) and (\d+) Kubernetes objects, (\d+) of them in both", "test_profile_switch_counts")
 OBJECTS_SWAPPED = claim(r"\((\d+) objects go, (\d+) come", "test_profile_switch_counts")
+LOKI_CLAIM = claim(r"`storage-loki-(\d+)` when monolithic", "test_lokis_claim_names")
 TUTORIAL_CLAIM = claim(
     r"the same claim\s+template \(`storage`\), mounts that same claim `storage-loki-(\d+)`",
     "test_profile_switch_counts",
@@ -492,6 +509,19 @@ def test_profile_switch_counts(rendered):
         assert int(match[1]) == loki.get("replicas", 1) - 1  # the only pod's ordinal
 
 
+def test_lokis_claim_names(rendered):
+    """The claims Growing Loki's volumes names: <template>-<StatefulSet>-<ordinal>."""
+    loki = rendered("dev").get("StatefulSet", "loki").body["spec"]
+    assert [t["metadata"]["name"] for t in loki["volumeClaimTemplates"]] == ["storage"]
+    for match in found(LOKI_CLAIM):
+        assert int(match[1]) == loki.get("replicas", 1) - 1  # the only pod's ordinal
+    prod = rendered("prod")
+    for target in ("loki-write", "loki-backend"):
+        templates = prod.get("StatefulSet", target).body["spec"]["volumeClaimTemplates"]
+        assert [t["metadata"]["name"] for t in templates] == ["data"]
+        assert f"`data-{target}-<n>`" in text("docs/operations.md")
+
+
 # -- the scale-out environment ----------------------------------------------------------------
 
 SCALE_REPLICAS = claim(
@@ -506,6 +536,7 @@ SCALE_REQUESTS = claim(
     "test_the_scale_out_environment",
 )
 SCALE_SIDEKICK = claim(r"Falcosidekick runs (\d+)\s+replicas", "test_the_scale_out_environment")
+SIDEKICK_BUDGET = claim(r"PodDisruptionBudget that lets\s+(\d+) pod go at a time", "test_the_scale_out_environment")
 SCALE_CERTIFICATES = claim(r"certificates live (\d+) days", "test_the_scale_out_environment")
 
 
@@ -541,6 +572,16 @@ def test_the_scale_out_environment(rendered):
         assert caches == {"loki-chunks-cache": [f"-m {stated[6]}"], "loki-results-cache": [f"-m {stated[7]}"]}
     for match in found(SCALE_SIDEKICK):
         assert workloads["falcosidekick"].replicas == int(match[1])
+    for match in found(SIDEKICK_BUDGET):
+        # "(pods that are not ready may always go)", and only where there are two (prod).
+        assert budgets["falcosidekick"]["maxUnavailable"] == int(match[1])
+        assert budgets["falcosidekick"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+        assert "falcosidekick" not in {o.name for o in rendered("dev").of_kind("PodDisruptionBudget")}
+    # "placed on different nodes where the cluster has them": preferred, not required.
+    (spread,) = workloads["falcosidekick"].pod["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert spread["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     certificates = run_program(
         environment_config("prod") | {"lokiS3AccessKeyId": Secret("a"), "lokiS3SecretAccessKey": Secret("b")},
         stack="prod",
@@ -552,15 +593,88 @@ def test_the_scale_out_environment(rendered):
         assert validity == {int(match[1]) * 24}
 
 
+# -- Falco on the node -------------------------------------------------------------------------
+
+PARANOID_ABOVE = claim(
+    r"(?:perf_event_paranoid`|the value)(?: is)? above (\d+)", "test_the_perf_event_paranoid_figures"
+)
+PARANOID_LOWERED = claim(r"kernel\.perf_event_paranoid ?= ?(\d+)", "test_the_perf_event_paranoid_figures")
+PREFLIGHT_SAYS = claim(
+    r"^(falco-preflight: [^\n]*?), \.\.\.$", "test_the_perf_event_paranoid_figures", within=("docs/operations.md", None)
+)
+claim(r"/etc/sysctl\.d/(\d+)-", "not a figure: the order of a file in /etc/sysctl.d")
+
+
+def preflight_run(stack, paranoid: int, node: str, with_socket: bool) -> subprocess.CompletedProcess[str]:
+    """The preflight script of ``stack``'s rendered Falco DaemonSet, run by sh on a fake node:
+    its /proc saying ``paranoid``, and the first configured runtime's socket there or not."""
+    (daemonset,) = [o for o in stack.from_release("falco") if o.kind == "DaemonSet" and o.name == "falco"]
+    (preflight,) = [c for c in daemonset.body["spec"]["template"]["spec"]["initContainers"] if c["name"] == PREFLIGHT]
+    env = {e["name"]: e["value"] for e in preflight["env"] if "value" in e}
+    root = Path(tempfile.mkdtemp(prefix="pf", dir="/tmp"))  # short: a socket's path fits in 108 bytes
+    try:
+        sysctl = root / "proc" / "sys" / "kernel" / "perf_event_paranoid"
+        sysctl.parent.mkdir(parents=True)
+        sysctl.write_text(f"{paranoid}\n")
+        with socket.socket(socket.AF_UNIX) as listening:
+            if with_socket:
+                where = root / "host" / env["RUNTIME_SOCKETS"].split()[0].lstrip("/")
+                where.parent.mkdir(parents=True)
+                listening.bind(str(where))
+            env |= {"PROC_ROOT": str(root / "proc"), "HOST_ROOT": str(root / "host"), "NODE_NAME": node}
+            return subprocess.run(
+                ["sh", "-c", preflight["command"][2]],
+                env={"PATH": os.environ["PATH"], **env},
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+    finally:
+        shutil.rmtree(root)
+
+
+def test_the_perf_event_paranoid_figures(rendered):
+    """Above which kernel.perf_event_paranoid the preflight stops a least-privileged Falco
+    (and not one holding SYS_ADMIN), the value the fix lowers it to, and the preflight's
+    lines the troubleshooting shows, as the rendered preflight prints them."""
+    least = rendered("dev")
+    sys_admin = sys_admin_several_runtimes()
+    (threshold,) = {int(m[1]) for m in found(PARANOID_ABOVE)}
+    assert preflight_run(least, threshold, "minikube", with_socket=True).returncode == 0
+    assert preflight_run(least, threshold + 1, "minikube", with_socket=True).returncode == 1
+    # The fix: falco.capabilities sysAdmin (on another runtime here, whose socket is there).
+    assert preflight_run(sys_admin, threshold + 1, "minikube", with_socket=True).returncode == 0
+    for match in found(PARANOID_LOWERED):
+        assert int(match[1]) == threshold, "lowered to the highest value Falco starts at"
+    for match in found(PREFLIGHT_SAYS, only="docs/operations.md"):
+        node = re.match(r"falco-preflight: Falco cannot start on node (\S+):", match[1])
+        assert node, match[1]
+        paranoid = re.search(r"perf_event_paranoid is (\d+) on", match[1])
+        if paranoid:
+            assert int(paranoid[1]) > threshold
+            result = preflight_run(least, int(paranoid[1]), node[1], with_socket=True)
+        else:
+            result = preflight_run(least, threshold, node[1], with_socket=False)
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"{match[1]}, "), (match[1], result.stderr)
+
+
 # -- alerts ------------------------------------------------------------------------------------
 
+ALERTS = "docs/alerting.md"
+CRITICAL_SECTION = (ALERTS, "### Falco critical events")
+HEALTH_SECTION = (ALERTS, "### Falco sensor health")
 CRITICAL_INTERVAL = claim(r"Evaluated every (\d+) s: fires", "test_alert_figures")
 HEALTH_INTERVAL = claim(r"Evaluated every (\d+) s: silence", "test_alert_figures")
-ALERT_WINDOW = claim(r"in the last (\d+) minutes", "test_alert_figures")
+ALERT_WINDOW = claim(r"in the last (\d+) minutes", "test_alert_figures", within=CRITICAL_SECTION)
 SETTLING = claim(r"for over (\d+) s counts as new", "test_alert_figures")
-PENDING = claim(r"^\| ([^|\n]+?) \| [^\n]* \| (\d+)[smh] \|$", "test_alert_figures")
+# A row of the sensor-health table: rule | fires when | for | severity.
+RULE_ROW = claim(r"^\| ([^|\n]+?) \| [^\n]* \| (\d+)[smh] \| (?:critical|warning) \|$", "test_alert_figures")
+# A window a row's "fires when" states: the rule's query reads that range.
+ROW_WINDOW = claim(r"(\d+) minutes(?=[^\n]*\| \d+[smh] \| (?:critical|warning) \|$)", "test_alert_figures")
 UP_ZERO = claim(r"`up == (\d+)`", "test_alert_figures")
-SYSCALL_WINDOW = claim(r"did not grow in (\d+) minutes", "test_alert_figures")
+DROP_SHARE = claim(r"(\d+) % of (?:five minutes|its system calls)", "test_drop_figures")
+FALCO_DROP_CHECK = claim(r"`syscall_event_drops`, threshold (\d+\.\d+)", "test_drop_figures")
 WARNING_HOURS = claim(r"(\d+) h in `dev`, (\d+) h in `prod`", "test_certificate_warning_figures")
 WARNING_DEFAULT = claim(r"remain \(default (\d+) h\)", "test_certificate_warning_figures")
 CRITICAL_NUMBERS = claim(r"Critical and above are (\d+), (\d+) and (\d+)", "test_critical_priority_numbers")
@@ -578,24 +692,42 @@ def test_alert_figures():
         assert health.plain("intervalSeconds") == int(match[1])
     rules = {r["name"]: r for groups in (current, tutorial) for g in groups.values() for r in g.plain("rules")}
     queries = {title: json.loads(r["datas"][0]["model"])["expr"] for title, r in rules.items()}
-    for match in found(ALERT_WINDOW):
+    windows = found_within(ALERT_WINDOW, *CRITICAL_SECTION)
+    for match in windows:
         assert int(match[1]) * 60 == WINDOW
         assert f"[{match[1]}m]" in queries["Falco event of priority Critical or above"]
     for match in found(SETTLING):
         assert int(match[1]) == SETTLE
-    table = section_span("docs/alerting.md", "### Falco sensor health")
-    rows = found(PENDING, only="docs/alerting.md")
+    table = section_span(*HEALTH_SECTION)
+    rows = found(RULE_ROW, only=ALERTS)
     assert all(table[0] <= m.start() < table[1] for m in rows)
-    assert len(rows) == len(table_rows(section("docs/alerting.md", "### Falco sensor health")))
+    assert len(rows) == len(table_rows(section(*HEALTH_SECTION)))
     for match in rows:
         title = re.sub(r" \(`[^)]*\)$", "", match[1])
         assert title in rules, f"{title!r}: the rules are {sorted(rules)}"
-        assert rules[title]["for"] == match[0].rsplit("|", 2)[1].strip(), title
+        pending = [cell.strip() for cell in match[0].strip("|").split("|")][-2]
+        assert rules[title]["for"] == pending, title
+        for window in ROW_WINDOW.finditer(match[0]):
+            # The range the rule's increase() reads (new_events also reads shorter ones).
+            assert re.search(rf"increase\([^()]*\[{window[1]}m\]\)", queries[title]), f"{title}: {window[0]!r}"
     assert {m[1].split(" (`")[0] for m in rows} == set(rules) - {"Falco event of priority Critical or above"}
+    assert found(ROW_WINDOW, only=ALERTS)
     for match in found(UP_ZERO):
         assert f"== bool {match[1]}" in queries["Falco scrape target down"]
-    for match in found(SYSCALL_WINDOW):
-        assert f"[{match[1]}m]" in queries["Falco sees no system calls"]
+
+
+def test_drop_figures(rendered):
+    """The share of dropped system calls the drops alert fires above, over its window, and
+    Falco's own per-second check as the rendered falco.yaml configures it."""
+    window = int(DROPS_WINDOW.removesuffix("m"))
+    assert window == 5, "the documents say five minutes in words"
+    for match in found(DROP_SHARE, only=ALERTS):
+        assert int(match[1]) == round(DROPPED_SHARE * 100), match[0]
+    if re.search(r"of five minutes is three\s+seconds", text(ALERTS)):
+        assert DROPPED_SHARE * window * 60 == 3
+    falco_yaml = yaml.safe_load(rendered("dev").get("ConfigMap", "falco", "falco").body["data"]["falco.yaml"])
+    for match in found(FALCO_DROP_CHECK):
+        assert falco_yaml["syscall_event_drops"]["threshold"] == float(match[1])
 
 
 def test_certificate_warning_figures():
@@ -835,6 +967,11 @@ claim(
     r"(?:`dev`|`dev` with `tutorial`|`prod`) (\d+) of (\d+)",
     "tests/rendered/test_network_policies.py::test_the_docs_give_each_stacks_fenced_ports",
     within=("docs/architecture.md", None),
+)
+claim(
+    r"<!-- helm-hooks:begin -->([\s\S]*?)<!-- helm-hooks:end -->",
+    "tests/rendered/test_hooks.py::test_the_operations_guide_shows_the_decisions",
+    within=("docs/operations.md", "### Helm hooks"),
 )
 claim(
     r"([\s\S]+)",

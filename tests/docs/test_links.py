@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from documents import documents, headings, lines, name
+from documents import DRAFTS, documents, headings, lines, name
 from harness import ROOT
 
 # A Markdown link or image: [text](target), the text possibly holding `code`.
@@ -72,5 +72,19 @@ def test_every_relative_link_and_anchor_resolves(path):
 
 
 def test_the_readme_links_every_document():
+    """Every published document (the drafts are not: tests/support/documents.py DRAFTS)."""
     targets = {(ROOT / target.partition("#")[0]).resolve() for _, target in links(ROOT / "README.md")}
     assert {path for path in documents() if path.name != "README.md"} <= targets
+
+
+def test_no_document_links_a_draft():
+    """A draft the documentation links is published: take it out of DRAFTS, so that these
+    tests read it."""
+    drafts = {(ROOT / draft).resolve() for draft in DRAFTS}
+    linked = [
+        f"{name(path)}:{number}: {target}"
+        for path in documents()
+        for number, target in links(path)
+        if not target.startswith(EXTERNAL) and (path.parent / target.partition("#")[0]).resolve() in drafts
+    ]
+    assert linked == []

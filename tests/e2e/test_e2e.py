@@ -38,7 +38,7 @@ CRITICAL_SHELL = f"""- rule: {RULE}
   override:
     priority: replace
 """
-# README, Latency budget: Falcosidekick's webhook output in `current` (at most 10 s),
+# docs/alerting.md, Latency budget: Falcosidekick's webhook output in `current` (at most 10 s),
 # Grafana's path with a contact point in `tutorial`.
 LATENCY_BUDGET = {"current": 10.0, "tutorial": 46.03}
 RECEIVER_NAMESPACE = "e2e-webhook"

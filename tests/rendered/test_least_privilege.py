@@ -68,7 +68,7 @@ def test_the_tutorials_modern_ebpf_runs_on_capabilities_too():
 )
 def test_kmod_and_the_legacy_probe_stay_privileged(config, driver):
     """A kernel module cannot be loaded with capabilities, and the legacy probe's loader
-    runs privileged: the charts give both a privileged Falco (README: the driver)."""
+    runs privileged: the charts give both a privileged Falco (docs/architecture.md: Falco's driver and privileges)."""
     run = run_program(config)
     values = run.chart_values("falco")
     assert values["driver"]["kind"] == driver

@@ -14,10 +14,19 @@ FENCE = re.compile(r"^(```|~~~)")
 RULE = re.compile(r"^\|[-:| ]+\|$")
 
 
+# Drafts under review: no document links them yet, and they are not part of the set the
+# docs tests read. Each has tests of its own for its figures (docs/fleet-sizing.md:
+# tests/fleet/test_sizing.py); once the README links it, it leaves this list.
+DRAFTS = ("docs/fleet-sizing.md",)
+
+
 def documents() -> list[Path]:
+    """The published documents: README.md, CONTRIBUTING.md and docs/*.md but the drafts."""
     found = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
     assert all(path.is_file() for path in found), found
-    return found
+    gone = [draft for draft in DRAFTS if not (ROOT / draft).is_file()]
+    assert gone == [], f"drafts that are no longer there: drop them from DRAFTS in {__name__}"
+    return [path for path in found if name(path) not in DRAFTS]
 
 
 def name(path: Path) -> str:
