@@ -76,13 +76,14 @@ NOT_RUNNING_CAUSES = {
 }
 RUNBOOK = f"Grafana dashboard {OVERVIEW_UID}; docs/alerting.md"
 SPOKE_SILENT = "Spoke stopped sending"
-# A spoke is silent when not one `up` sample of it has reached the hub for SILENCE_WINDOW_MINUTES:
-# its Prometheus agent scrapes every 30 s and each of the two remote-write hops (agent ->
-# gateway -> the hub's Alloy receiver -> Prometheus) sends within 5 s, retrying with backoff
-# capped at 5 s, so a sample is normally on the hub within about 40 s of the previous one;
-# two minutes leave room for three lost scrapes. The alert waits SILENCE_PENDING_MINUTES more: the
-# agents' and Alloy's write-ahead logs resend what a restart of the gateway, Alloy or the
-# hub's Prometheus held back, with its own timestamps, so such a stall fills in and stays quiet.
+# A spoke is silent when none of its `up` samples of the last SILENCE_WINDOW_MINUTES has reached
+# the hub. Its Prometheus agent scrapes every 30 s, and each of the two remote-write hops (agent
+# -> gateway -> the hub's Alloy receiver -> Prometheus) sends a batch within 5 s and retries
+# with backoff capped at 5 s (Prometheus' and Alloy's defaults), so the newest sample on the hub
+# is normally under 40 s old; two minutes leave room for three lost scrapes. The alert then
+# waits SILENCE_PENDING_MINUTES more: the agent's and Alloy's write-ahead logs resend, with their
+# own timestamps, what a restart of the gateway, Alloy or the hub's Prometheus held back, so
+# such a stall fills in before it fires.
 SILENCE_WINDOW_MINUTES = 2
 SILENCE_PENDING_MINUTES = 1
 
