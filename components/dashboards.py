@@ -1,6 +1,13 @@
-"""The "Runtime defense overview" dashboard, as code with grafana-foundation-sdk."""
+"""The "Runtime defense overview" dashboard, as code with grafana-foundation-sdk.
+
+On a fleet's hub, the same dashboard shows every cluster: a ``cluster`` variable picks them,
+each PromQL selector keeps to the picked clusters and each aggregation keeps clusters apart
+(``cluster=~"$cluster"``, ``by (cluster, ...)``), and each LogQL stream selector picks the
+clusters' Loki tenants (``__tenant_id__=~"$cluster"``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from grafana_foundation_sdk.builders import dashboard, logs, loki, prometheus, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -17,6 +24,7 @@ from components.falco_metrics import (
     SYSCALLS_DROPPED,
     SYSCALLS_SEEN,
 )
+from components.fleet_view import CLUSTER, FleetView
 from components.logging_stack import FALCO_LOG_CRITICAL_LOGQL, WALKTHROUGH_QUERY
 from components.profile import Profile
 
@@ -25,6 +33,43 @@ PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${prometheus}")
 LOKI = DataSourceRef(type_val="loki", uid="${loki}")
 # Falcosidekick's Loki streams carry priority names (types/priority.go).
 CRITICAL_EVENTS_LOGQL = '{priority=~"Critical|Alert|Emergency", k8s_ns_name=~"$namespace"}'
+CLUSTER_VARIABLE = "cluster"
+# Loki's label for the tenant of each stream in a multi-tenant query: a cluster's logs.
+TENANT_LABEL = "__tenant_id__"
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Whose series and logs a query reads: the one cluster (standalone: queries as they
+    always were), or the clusters picked in the ``cluster`` variable of a fleet's hub."""
+
+    fleet: bool
+
+    def select(self, metric: str, *matchers: str) -> str:
+        """A PromQL selector of ``metric``, on a hub limited to the picked clusters."""
+        named = [*matchers, f'{CLUSTER}=~"${CLUSTER_VARIABLE}"'] if self.fleet else list(matchers)
+        return f"{metric}{{{', '.join(named)}}}" if named else metric
+
+    def by(self, *labels: str) -> str:
+        """Grouping labels, on a hub the cluster first."""
+        return ", ".join((CLUSTER, *labels) if self.fleet else labels)
+
+    def aggregate(self, operator: str, *labels: str) -> str:
+        """``sum by (node)``, ``sum``...: on a hub per cluster too."""
+        grouping = self.by(*labels)
+        return f"{operator} by ({grouping})" if grouping else operator
+
+    def legend(self, text: str) -> str:
+        return f"{{{{{CLUSTER}}}}} {text}" if self.fleet else text
+
+    def logs(self, query: str) -> str:
+        """A LogQL query whose stream selector, on a hub, also picks the clusters' tenants."""
+        if not self.fleet:
+            return query
+        if not query.startswith("{") or "}" not in query:
+            raise ValueError(f"a LogQL query starting with its stream selector is expected, not {query!r}")
+        end = query.index("}")
+        return f'{query[:end]}, {TENANT_LABEL}=~"${CLUSTER_VARIABLE}"{query[end:]}'
 
 
 def _prometheus_query(expr: str, legend: str | None = None, instant: bool = False) -> prometheus.Dataquery:
@@ -66,23 +111,39 @@ def _logs(title: str, expr: str, width: int) -> logs.Panel:
     return logs.Panel().title(title).datasource(LOKI).with_target(query).span(width).height(10)
 
 
-def overview(profile: Profile, prometheus_uid: str, loki_uid: str) -> str:
-    """The dashboard model as JSON: events, Falco's health, and the logs that matter."""
+def overview(profile: Profile, prometheus_uid: str, loki_uid: str, fleet: FleetView | None = None) -> str:
+    """The dashboard model as JSON: events, Falco's health, and the logs that matter; on a
+    fleet's hub (``fleet``), of the clusters picked in its ``cluster`` variable."""
+    clusters = Clusters(fleet is not None)
     events = EVENT_COUNTERS[profile]
-    in_namespace = f'{events.name}{{k8s_ns_name=~"$namespace"}}'
+    in_namespace = clusters.select(events.name, 'k8s_ns_name=~"$namespace"')
     builder = (
         dashboard.Dashboard("Runtime defense overview")
         .uid(OVERVIEW_UID)
         .tags(["runtime-defense", "falco", profile])
         .time("now-6h", "now")
         .refresh("30s")
-        .with_variable(_datasource_variable("prometheus", "prometheus", prometheus_uid))
+    )
+    if clusters.fleet:
+        builder = builder.with_variable(
+            dashboard.QueryVariable(CLUSTER_VARIABLE)
+            .label("Cluster")
+            .datasource(PROMETHEUS)
+            # Every scrape target of every cluster has an `up` series.
+            .query(f"label_values(up, {CLUSTER})")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .include_all(True)
+            .all_value(".*")
+            .multi(True)
+        )
+    builder = (
+        builder.with_variable(_datasource_variable("prometheus", "prometheus", prometheus_uid))
         .with_variable(_datasource_variable("loki", "loki", loki_uid))
         .with_variable(
             dashboard.QueryVariable("namespace")
             .label("Namespace")
             .datasource(PROMETHEUS)
-            .query(f"label_values({events.name}, k8s_ns_name)")
+            .query(f"label_values({clusters.select(events.name)}, k8s_ns_name)")
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
             .include_all(True)
             .all_value(".*")
@@ -92,8 +153,8 @@ def overview(profile: Profile, prometheus_uid: str, loki_uid: str) -> str:
         .with_panel(
             _timeseries(
                 "Falco events by priority",
-                f"sum by ({events.priority_label}) (rate({in_namespace}[$__rate_interval]))",
-                f"{{{{{events.priority_label}}}}}",
+                f"{clusters.aggregate('sum', events.priority_label)} (rate({in_namespace}[$__rate_interval]))",
+                clusters.legend(f"{{{{{events.priority_label}}}}}"),
                 "ops",
                 12,
                 ""
@@ -102,72 +163,103 @@ def overview(profile: Profile, prometheus_uid: str, loki_uid: str) -> str:
                 "3 Error, 4 Warning, 5 Notice, 6 Informational, 7 Debug.",
             )
         )
-        .with_panel(_table("Top rules", f"topk(10, sum by (rule) (increase({in_namespace}[$__range])))", 6))
+        # On a hub, the fleet's top ten: topk keeps each row's cluster.
+        .with_panel(
+            _table(
+                "Top rules", f"topk(10, {clusters.aggregate('sum', 'rule')} (increase({in_namespace}[$__range])))", 6
+            )
+        )
         .with_panel(
             _table(
                 "Events by namespace and pod",
-                f"sum by (k8s_ns_name, k8s_pod_name) (increase({in_namespace}[$__range])) > 0",
+                f"{clusters.aggregate('sum', 'k8s_ns_name', 'k8s_pod_name')} (increase({in_namespace}[$__range])) > 0",
                 6,
             )
         )
         .with_row(dashboard.Row("Falco health"))
     )
-    for panel in _health_panels(profile):
+    for panel in _health_panels(profile, clusters):
         builder = builder.with_panel(panel)
     builder = builder.with_row(dashboard.Row("Logs")).with_panel(
-        _logs("etcd compaction (the walk-through's query)", WALKTHROUGH_QUERY, 12 if profile == "current" else 24)
+        _logs(
+            "etcd compaction (the walk-through's query)",
+            clusters.logs(WALKTHROUGH_QUERY),
+            12 if profile == "current" else 24,
+        )
     )
     if profile == "current":
-        builder = builder.with_panel(_logs("Latest Critical and above Falco events", CRITICAL_EVENTS_LOGQL, 12))
-    builder = builder.with_panel(_falco_log_panel())
+        builder = builder.with_panel(
+            _logs("Latest Critical and above Falco events", clusters.logs(CRITICAL_EVENTS_LOGQL), 12)
+        )
+    builder = builder.with_panel(_falco_log_panel(clusters))
     model = builder.build()
     for panel_id, built in enumerate(model.panels or [], start=1):
         built.id_val = panel_id  # unique ids: Grafana links, alerts and edits refer to panels by id
     return JSONEncoder(sort_keys=True).encode(model)
 
 
-def _falco_log_panel() -> logs.Panel:
+def _falco_log_panel(clusters: Clusters) -> logs.Panel:
     """Critical and above events from Falco's own log lines, which the collector ships even
     while Falcosidekick is down (in ``tutorial``, the only copy of events in Loki)."""
-    return _logs("Critical and above Falco events, from Falco's own log", FALCO_LOG_CRITICAL_LOGQL, 24).description(
-        "Falco's JSON output as the log collector ships it: found even when Falcosidekick is down."
-    )
+    return _logs(
+        "Critical and above Falco events, from Falco's own log", clusters.logs(FALCO_LOG_CRITICAL_LOGQL), 24
+    ).description("Falco's JSON output as the log collector ships it: found even when Falcosidekick is down.")
 
 
-def _health_panels(profile: Profile) -> list[timeseries.Panel]:
+def _health_panels(profile: Profile, clusters: Clusters) -> list[timeseries.Panel]:
     if profile == "tutorial":
         # Falco 0.43 here exports no metrics of its own; falco-exporter's counter is all there is.
+        events = clusters.select("falco_events")
         return [
             _timeseries(
                 "Falco hosts reporting events",
-                "count(count by (hostname) (falco_events))",
-                "hosts",
+                # count(...) standalone, count by (cluster) (...) on a hub
+                f"{clusters.aggregate('count')}{' ' if clusters.fleet else ''}"
+                f"({clusters.aggregate('count', 'hostname')} ({events}))",
+                clusters.legend("hosts"),
                 "short",
                 12,
             ),
             _timeseries(
-                "Events per host", "sum by (hostname) (rate(falco_events[$__rate_interval]))", "{{hostname}}", "ops", 12
+                "Events per host",
+                f"{clusters.aggregate('sum', 'hostname')} (rate({events}[$__rate_interval]))",
+                clusters.legend("{{hostname}}"),
+                "ops",
+                12,
             ),
         ]
     # Per node: every scrape path labels Falco's targets with it (components/scraping.py).
-    by_node = f"sum by ({NODE})"
-    legend = f"{{{{{NODE}}}}}"
+    by_node = clusters.aggregate("sum", NODE)
+    legend = clusters.legend(f"{{{{{NODE}}}}}")
+    seen, dropped = clusters.select(SYSCALLS_SEEN), clusters.select(SYSCALLS_DROPPED)
+    to_loki_failed = clusters.select(SIDEKICK_OUTPUTS, 'destination="loki"', 'status="error"')
     return [
-        _timeseries("System calls seen", f"{by_node} (rate({SYSCALLS_SEEN}[$__rate_interval]))", legend, "ops", 6),
+        _timeseries("System calls seen", f"{by_node} (rate({seen}[$__rate_interval]))", legend, "ops", 6),
         _timeseries(
             "System calls dropped",
-            f"{by_node} (rate({SYSCALLS_DROPPED}[$__rate_interval]))",
+            f"{by_node} (rate({dropped}[$__rate_interval]))",
             legend,
             "ops",
             6,
             "Drops mean Falco missed events: raise the driver's buffer or Falco's CPU.",
         ),
-        _timeseries("Falco CPU", f"max by ({NODE}) (falcosecurity_falco_cpu_usage_ratio)", legend, "percentunit", 6),
-        _timeseries("Falco memory", f"max by ({NODE}) (falcosecurity_falco_memory_rss_bytes)", legend, "bytes", 6),
+        _timeseries(
+            "Falco CPU",
+            f"{clusters.aggregate('max', NODE)} ({clusters.select('falcosecurity_falco_cpu_usage_ratio')})",
+            legend,
+            "percentunit",
+            6,
+        ),
+        _timeseries(
+            "Falco memory",
+            f"{clusters.aggregate('max', NODE)} ({clusters.select('falcosecurity_falco_memory_rss_bytes')})",
+            legend,
+            "bytes",
+            6,
+        ),
         _timeseries(
             "Share of system calls dropped",
-            f"{by_node} (increase({SYSCALLS_DROPPED}[{DROPS_WINDOW}]))"
-            f" / {by_node} (increase({SYSCALLS_SEEN}[{DROPS_WINDOW}]))",
+            f"{by_node} (increase({dropped}[{DROPS_WINDOW}])) / {by_node} (increase({seen}[{DROPS_WINDOW}]))",
             legend,
             "percentunit",
             12,
@@ -177,10 +269,10 @@ def _health_panels(profile: Profile) -> list[timeseries.Panel]:
         _timeseries_of(
             "Falco events lost on the way out",
             [
-                (f"{by_node} (increase({OUTPUT_QUEUE_DROPS}[5m]))", f"Falco's output queue, {legend}"),
+                (f"{by_node} (increase({clusters.select(OUTPUT_QUEUE_DROPS)}[5m]))", f"Falco's output queue, {legend}"),
                 (
-                    f'sum (increase({SIDEKICK_OUTPUTS}{{destination="loki", status="error"}}[5m]))',
-                    "Falcosidekick to Loki",
+                    f"{clusters.aggregate('sum')} (increase({to_loki_failed}[5m]))",
+                    clusters.legend("Falcosidekick to Loki"),
                 ),
             ],
             "short",

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.fleet_view import CLUSTER, FleetView
 from components.profile import Profile
 
 CRITICAL_AND_ABOVE_NUMBERS = 'priority=~"0|1|2"'
@@ -101,8 +102,15 @@ def _duration(seconds: int) -> str:
     return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
-def new_events(selector: str, by: Sequence[str] = (), window: int = WINDOW, settle: int = SETTLE) -> str:
-    """Events counted by ``selector`` within the last ``window`` seconds, across restarts.
+def new_events(
+    selector: str,
+    by: Sequence[str] = (),
+    window: int = WINDOW,
+    settle: int = SETTLE,
+    fleet: FleetView | None = None,
+) -> str:
+    """Events counted by ``selector`` within the last ``window`` seconds, across restarts;
+    with a ``fleet``, per cluster as well.
 
     A series that already had samples in the first ``settle`` seconds of the window counts
     by ``increase()``, which sees a counter reset as a restart from zero. Any other series
@@ -112,6 +120,8 @@ def new_events(selector: str, by: Sequence[str] = (), window: int = WINDOW, sett
     sample to compare with. A series seen in neither part counts nothing, so the old series
     of a replaced pod cannot cancel the new ones, as ``sum(now) - sum(5m ago)`` did.
     """
+    if fleet is not None:
+        by = (CLUSTER, *by)  # the joins below match on every label, the cluster's too
     recent = _duration(window - settle)
     continuing = f"last_over_time({selector}[{_duration(settle)}] offset {recent})"
     grouping = f" by ({', '.join(by)})" if by else ""

@@ -12,6 +12,7 @@ import pulumiverse_grafana as grafana
 
 from components import dashboards
 from components.alerts import FalcoCriticalAlert, FalcoCriticalAlertArgs, FalcoSensorAlerts, FalcoSensorAlertsArgs
+from components.fleet_view import FleetView
 from components.profile import Profile
 
 FOLDER_UID = "runtime-defense"
@@ -60,11 +61,19 @@ class GrafanaWiringArgs:
     # mTLS certificate -> end of its validity (RFC 3339), for the expiry alert.
     certificate_expiry: Mapping[str, pulumi.Input[str]]
     certificate_warning_hours: int
-    # Dashboards the charts provision through the sidecar: title -> uid (for the URLs).
+    # Dashboards the charts provision through the sidecar: title -> uid (for the URLs). Not
+    # linked on a fleet's hub: they select no cluster, so they add up every cluster's series.
     upstream_dashboards: Mapping[str, str] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = ()  # Grafana's API is up once these are ready
     # What this Grafana and its database go with (the baseline's chart), if this stack owns it.
     deleted_with: pulumi.Resource | None = None
+    # On a fleet's hub: the clusters whose metrics and logs this Grafana shows.
+    fleet: FleetView | None = None
+
+    @property
+    def linked_dashboards(self) -> Mapping[str, str]:
+        """The charts' dashboards the stack links: none on a fleet's hub."""
+        return self.upstream_dashboards if self.fleet is None else {}
 
 
 class GrafanaWiring(pulumi.ComponentResource):
@@ -72,6 +81,9 @@ class GrafanaWiring(pulumi.ComponentResource):
     and Loki data sources (exactly one default: the baseline's Prometheus, or whatever yours
     already is), a "Runtime defense" folder with the overview dashboard, and the Falco alert
     rule group, which waits for the data sources it queries.
+
+    On a fleet's hub (``fleet``), the Loki data source queries every cluster's tenant, and the
+    dashboard and the alerts cover every cluster, each told apart by its ``cluster`` label.
     """
 
     def __init__(self, name: str, args: GrafanaWiringArgs, opts: pulumi.ResourceOptions | None = None):
@@ -111,6 +123,8 @@ class GrafanaWiring(pulumi.ComponentResource):
                 access_mode="proxy",
                 is_default=False,
                 json_data_encoded=json.dumps({"maxLines": 1000}),
+                # Multi-tenant queries: every cluster's logs, each stream labelled __tenant_id__.
+                http_headers={"X-Scope-OrgID": args.fleet.loki_tenants} if args.fleet is not None else None,
                 opts=child,
             ),
         ]
@@ -118,7 +132,7 @@ class GrafanaWiring(pulumi.ComponentResource):
         grafana.oss.Dashboard(
             f"{name}-overview",
             folder=folder.uid,
-            config_json=dashboards.overview(args.profile, uids.prometheus, uids.loki),
+            config_json=dashboards.overview(args.profile, uids.prometheus, uids.loki, args.fleet),
             overwrite=True,
             opts=with_data,
         )
@@ -132,6 +146,7 @@ class GrafanaWiring(pulumi.ComponentResource):
                 webhook_url=args.webhook_url,
                 email_addresses=args.email_addresses,
                 after=[*after, *data_sources],
+                fleet=args.fleet,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -147,6 +162,7 @@ class GrafanaWiring(pulumi.ComponentResource):
                 certificate_warning_hours=args.certificate_warning_hours,
                 contact_point=critical.contact_point_name,
                 after=[*after, *data_sources, *([critical.contact_point] if critical.contact_point else [])],
+                fleet=args.fleet,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -156,7 +172,7 @@ class GrafanaWiring(pulumi.ComponentResource):
             "Runtime defense overview": pulumi.Output.concat(args.grafana_url, "/d/", dashboards.OVERVIEW_UID),
             **{
                 title: pulumi.Output.concat(args.grafana_url, "/d/", uid)
-                for title, uid in args.upstream_dashboards.items()
+                for title, uid in args.linked_dashboards.items()
             },
         }
         self.register_outputs({"dataSourceUids": self.data_source_uids, "dashboardUrls": self.dashboard_urls})

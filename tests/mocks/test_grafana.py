@@ -483,3 +483,18 @@ def test_the_alert_rules_wait_for_the_data_source_they_query(wired):
         assert queried and queried <= set(sources)
         for uid in queried:
             assert sources[uid] in rule_group.dependencies, uid
+
+
+def test_a_standalone_stack_shows_one_cluster_as_it_always_did(wired):
+    """The fleet's additions stay on a fleet's hub: no cluster variable, selector, grouping or
+    summary, no spoke silence rule, and no tenant header on the Loki data source."""
+    _, _, run = wired
+    rules = rules_of(run)
+    assert "Spoke stopped sending" not in rules
+    for name, rule in rules.items():
+        assert "cluster" not in query_of(rule) and "$labels.cluster" not in rule["annotations"]["summary"], name
+    model = dashboard_model(run)
+    assert [v["name"] for v in model["templating"]["list"]] == ["prometheus", "loki", "namespace"]
+    assert not any("cluster" in query or "__tenant_id__" in query for _, _, query in panel_queries(model))
+    for source in grafana_resources(run, "oss/dataSource:DataSource"):
+        assert source.plain("httpHeaders") is None, source.plain("type")

@@ -68,6 +68,14 @@ def logql_errors(queries: list[str]) -> dict[str, list[int]]:
     return {query: item["errors"] for query, item in zip(queries, _logql(queries), strict=True)}
 
 
+def logql_stream_selectors(queries: list[str]) -> dict[str, list[list[tuple[str, str, str]]]]:
+    """Each query's stream selectors, each as its matchers (label, operator, quoted value)."""
+    return {
+        query: [[(name, op, value) for name, op, value in selector] for selector in item["selectors"]]
+        for query, item in zip(queries, _logql(queries), strict=True)
+    }
+
+
 def logql_stream_labels(queries: list[str]) -> dict[str, set[str]]:
     """The label names each query's stream selectors match on, as Grafana's grammar parses them."""
     return {query: set(item["labels"]) for query, item in zip(queries, _logql(queries), strict=True)}
