@@ -8,6 +8,7 @@ from components.event_pipeline import FalcoEventPipeline, FalcoEventPipelineArgs
 from components.fences import HubFences, IngressFences, IngressFencesArgs, grafana_peer, grafana_users, prometheus_peer
 from components.fleet_hub import FleetHub, FleetHubArgs, fleet_shape
 from components.fleet_spoke import HubConnection, HubConnectionArgs
+from components.fleet_view import FleetView
 from components.grafana_api import GeneratedAdmin, GrafanaApi, GrafanaApiArgs, existing_grafana_credentials
 from components.grafana_wiring import BaselinePrometheus, ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs
 from components.logging_stack import WALKTHROUGH_QUERY, LoggingStack, LoggingStackArgs, LokiScale
@@ -223,6 +224,7 @@ if cfg.grafana is not None:
             upstream_dashboards=events.upstream_dashboards,
             after=[monitoring.chart] if monitoring else [],
             deleted_with=monitoring.chart if monitoring else None,
+            fleet=FleetView(fleet.name, fleet.spokes) if fleet.is_hub else None,
         ),
         pulumi.ResourceOptions(providers=[grafana_api.provider]),
     )

@@ -38,7 +38,7 @@ from documents import (
     text,
     unchecked,
 )
-from falco_pod import sys_admin_several_runtimes
+from falco_pod import least_capabilities, sys_admin_several_runtimes
 from harness import ROOT, Secret, environment_config, run_program
 from rendering import KUBERNETES_VERSION, LOCAL_HELM, helm_version, mebibytes, millicores
 
@@ -637,7 +637,7 @@ def test_the_perf_event_paranoid_figures(rendered):
     """Above which kernel.perf_event_paranoid the preflight stops a least-privileged Falco
     (and not one holding SYS_ADMIN), the value the fix lowers it to, and the preflight's
     lines the troubleshooting shows, as the rendered preflight prints them."""
-    least = rendered("dev")
+    least = least_capabilities()  # dev asks for SYS_ADMIN (Pulumi.dev.yaml)
     sys_admin = sys_admin_several_runtimes()
     (threshold,) = {int(m[1]) for m in found(PARANOID_ABOVE)}
     assert preflight_run(least, threshold, "minikube", with_socket=True).returncode == 0
