@@ -13,7 +13,7 @@ from components.grafana_api import GeneratedAdmin, GrafanaApi, GrafanaApiArgs, e
 from components.grafana_wiring import BaselinePrometheus, ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs
 from components.logging_stack import WALKTHROUGH_QUERY, LoggingStack, LoggingStackArgs, LokiScale
 from components.loki_destination import LokiDestination
-from components.metrics_agent import MetricsAgent, MetricsAgentArgs
+from components.metrics_agent import SCRAPE_INTERVAL, MetricsAgent, MetricsAgentArgs
 from components.monitoring import HubPrometheus, MonitoringBaseline, MonitoringBaselineArgs
 from components.namespaces import StackNamespaces
 from components.scraping import Scraping
@@ -152,6 +152,7 @@ events = FalcoEventPipeline(
             prometheus=prometheus,
             labels=existing.service_monitor_labels if existing else {},
             crds=monitoring.chart if monitoring else agent.chart if agent else None,
+            interval=SCRAPE_INTERVAL if agent else None,
         ),
         # The charts' own dashboards know no cluster: a hub shows the fleet in its own.
         dashboards=monitoring is not None and not fleet.is_hub,

@@ -156,6 +156,8 @@ class FalcoAgent(pulumi.ComponentResource):
                 # Written under the endpoint by templates/serviceMonitor.yaml.
                 "relabelings": [NODE_RELABELING],
             }
+            if args.scraping.interval is not None:
+                values["serviceMonitor"]["interval"] = args.scraping.interval  # the chart's default: 15s
         else:
             values["metrics"]["service"] = {"annotations": scrape_annotations(METRICS_PORT)}
         if args.dashboards:

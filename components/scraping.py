@@ -27,6 +27,8 @@ class Scraping:
     prometheus: Peer  # who scrapes: the metrics ports admit only these pods
     labels: Mapping[str, str] = field(default_factory=dict)  # labels it selects them by
     crds: pulumi.Resource | None = None  # the chart installing the CRDs, when this stack deploys it
+    # Every target's interval, where the charts' own would differ (a spoke: what the hub is sized for).
+    interval: str | None = None
 
     def after_crds(self) -> list[pulumi.Resource]:
         return [self.crds] if self.crds is not None else []
