@@ -7,7 +7,7 @@ from components.cluster import kubernetes_provider
 from components.event_pipeline import FalcoEventPipeline, FalcoEventPipelineArgs
 from components.fences import HubFences, IngressFences, IngressFencesArgs, grafana_peer, grafana_users, prometheus_peer
 from components.fleet_hub import FleetHub, FleetHubArgs, fleet_shape
-from components.fleet_spoke import HubConnection, HubConnectionArgs
+from components.fleet_spoke import FLEET_HUB_ANNOTATION, HubConnection, HubLink
 from components.fleet_view import FleetView
 from components.grafana_api import GeneratedAdmin, GrafanaApi, GrafanaApiArgs, existing_grafana_credentials
 from components.grafana_wiring import BaselinePrometheus, ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs
@@ -26,6 +26,8 @@ retained = frozenset({cfg.namespaces.logging} if cfg.logging.retain_volumes else
 on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernetes)])
 shape = fleet_shape(len(fleet.spokes), fleet.nodes_per_cluster, cfg.logging.retention) if fleet.is_hub else None
 
+# A spoke: what its hub gives it (endpoints, CA, its own credentials), once the hub admits it.
+link = HubLink("fleet-hub", fleet.hub_stack or "", fleet.name, cfg.namespaces.falco) if fleet.is_spoke else None
 namespaces = StackNamespaces(
     "runtime-defense",
     cfg.namespaces,
@@ -33,21 +35,17 @@ namespaces = StackNamespaces(
     retained=retained,
     # Only what a destroy left on purpose is taken over again, through its own provider.
     adopting=kubernetes_provider(cfg.kubernetes, "kubernetes-retained", adopt_existing=True) if retained else None,
+    annotations={FLEET_HUB_ANNOTATION: link.admission} if link else None,
     opts=on_cluster,
 )
-# A spoke: what its hub gives it (endpoints, CA, its own credentials), kept where its senders run.
 hub = (
     HubConnection(
         "fleet",
-        HubConnectionArgs(
-            hub_stack=fleet.hub_stack or "",
-            cluster=fleet.name,
-            falco_namespace=cfg.namespaces.falco,
-            senders=[ns for ns in (namespaces.logging, namespaces.falco, namespaces.monitoring) if ns is not None],
-        ),
+        link,
+        [ns for ns in (namespaces.logging, namespaces.falco, namespaces.monitoring) if ns is not None],
         on_cluster,
     )
-    if fleet.is_spoke
+    if link is not None
     else None
 )
 monitoring = (
@@ -81,13 +79,13 @@ agent = (
         MetricsAgentArgs(
             namespace=namespaces.monitoring,
             cluster=fleet.name,
-            remote_write_url=hub.metrics_url,
+            remote_write_url=link.metrics_url,
             credentials=hub.credentials,
             install_crds=cfg.monitoring.install_crds,
         ),
         on_cluster,
     )
-    if hub is not None and namespaces.monitoring is not None
+    if link is not None and hub is not None and namespaces.monitoring is not None
     else None
 )
 # A hub: the front door its spokes push through, with their credentials.
@@ -122,7 +120,9 @@ logging = LoggingStack(
         replicas=cfg.logging.replicas,
         object_storage=cfg.logging.object_storage,
         retain_volumes=cfg.logging.retain_volumes,
-        destination=LokiDestination(hub.logs_url, cluster=fleet.name, credentials=hub.credentials) if hub else None,
+        destination=LokiDestination(link.logs_url, cluster=fleet.name, credentials=hub.credentials)
+        if link and hub
+        else None,
         tenancy=front_door.tenancy if front_door else None,
         scale=LokiScale(
             shape.loki_write_replicas,
@@ -186,15 +186,15 @@ pulumi.export("falcoDriver", cfg.falco.driver)
 pulumi.export("eventEndpoint", events.endpoint)
 pulumi.export("mtlsCaCertPem", events.ca_cert_pem)
 pulumi.export("mtlsClientSecret", events.client_secret)
-if hub is not None:
+if link is not None:
     pulumi.export(
         "fleet",
         {
             "role": fleet.role,
             "clusterName": fleet.name,
             "hubStack": fleet.hub_stack,
-            "hubCluster": hub.hub_cluster,
-            "endpoints": {"logs": hub.logs_url, "metrics": hub.metrics_url},
+            "hubCluster": link.admission,
+            "endpoints": {"logs": link.logs_url, "metrics": link.metrics_url},
         },
     )
 if cfg.grafana is not None:

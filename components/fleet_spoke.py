@@ -1,9 +1,8 @@
-"""HubConnection: what a spoke reads from its hub's stack, and keeps where its senders run."""
+"""HubLink and HubConnection: what a spoke reads from its hub's stack, and keeps where its senders run."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -17,51 +16,59 @@ SECRET = "fleet-hub"
 # The hub's outputs a spoke reads (__main__.py exports them on a hub).
 FLEET_OUTPUT = "fleet"
 CREDENTIALS_OUTPUT = "fleetSpokeCredentials"
+# On a spoke's namespaces: the hub it reports to (set once the hub admits it).
+FLEET_HUB_ANNOTATION = "runtime-defense/fleet-hub"
 
 
-@dataclass(frozen=True)
-class HubConnectionArgs:
-    hub_stack: str  # fleet.hubStack
-    cluster: str  # fleet.clusterName: the user the hub admits this spoke as
-    falco_namespace: str  # must be the hub's: its alerts watch that namespace on every cluster
-    senders: Sequence[Namespace]  # where the collector, Falcosidekick and the metrics agent run
-
-
-class HubConnection(pulumi.ComponentResource):
+class HubLink(pulumi.ComponentResource):
     """Reads the hub's stack (``pulumi.StackReference``): the endpoints to push to, the CA
     that signed the hub's certificate, and this spoke's own password, which the hub issued
     when ``fleet.spokes`` admitted it. Nothing is copied by hand: a new hub certificate or a
-    rotated password reaches the spoke on its next `pulumi up`. The password and the CA reach
-    the senders only as a Secret in each of their namespaces.
+    rotated password reaches the spoke on its next `pulumi up`. ``admission`` resolves only
+    once the hub is known to admit this spoke, as its Falco is watched: whatever waits for it
+    (the spoke's namespaces, so everything) is never deployed otherwise.
     """
 
-    def __init__(self, name: str, args: HubConnectionArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("runtime-defense:fleet:HubConnection", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        hub = pulumi.StackReference(f"{name}-hub", stack_name=args.hub_stack, opts=child)
+    def __init__(
+        self, name: str, hub_stack: str, cluster: str, falco_namespace: str, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("runtime-defense:fleet:HubLink", name, None, opts)
+        hub = pulumi.StackReference(f"{name}-hub", stack_name=hub_stack, opts=pulumi.ResourceOptions(parent=self))
         fleet: pulumi.Output[Any] = hub.require_output(FLEET_OUTPUT).apply(
-            lambda value: admitted(value, args.hub_stack, args.cluster, args.falco_namespace)
+            lambda value: admitted(value, hub_stack, cluster, falco_namespace)
         )
         passwords = hub.require_output(CREDENTIALS_OUTPUT)
-        password: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(passwords, fleet).apply(lambda values: values[0][args.cluster])
+        self.cluster = cluster
+        self.admission: pulumi.Output[str] = fleet.apply(lambda value: value["clusterName"])  # the hub's name
+        self.password: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(passwords, fleet).apply(lambda values: values[0][cluster])
         )
         self.logs_url: pulumi.Output[str] = fleet.apply(lambda value: value["endpoints"]["logs"])
         self.metrics_url: pulumi.Output[str] = fleet.apply(lambda value: value["endpoints"]["metrics"])
-        self.hub_cluster: pulumi.Output[str] = fleet.apply(lambda value: value["clusterName"])
-        ca: pulumi.Output[str] = fleet.apply(lambda value: value["caCertPem"])
+        self.ca_cert_pem: pulumi.Output[str] = fleet.apply(lambda value: value["caCertPem"])
+        self.register_outputs({"hubCluster": self.admission, "logsUrl": self.logs_url, "metricsUrl": self.metrics_url})
+
+
+class HubConnection(pulumi.ComponentResource):
+    """Keeps what a spoke's senders need of its hub (its user, password and the hub's CA) as
+    a Secret in each of their namespaces: the collector's, Falcosidekick's, the agent's."""
+
+    def __init__(
+        self, name: str, link: HubLink, senders: Sequence[Namespace], opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("runtime-defense:fleet:HubConnection", name, None, opts)
+        data: dict[str, pulumi.Input[str]] = {
+            USERNAME_KEY: link.cluster,
+            PASSWORD_KEY: link.password,
+            CA_KEY: link.ca_cert_pem,
+        }
         secrets = manifests.apply(
             f"{name}-credentials",
-            [
-                manifests.secret(
-                    SECRET, namespace.ref, {USERNAME_KEY: args.cluster, PASSWORD_KEY: password, CA_KEY: ca}
-                )
-                for namespace in args.senders
-            ],
-            child,
+            [manifests.secret(SECRET, namespace.ref, data) for namespace in senders],
+            pulumi.ResourceOptions(parent=self),
         )
-        self.credentials = HubCredentials(username=args.cluster, secret=SECRET, ready=secrets)
-        self.register_outputs({"logsUrl": self.logs_url, "metricsUrl": self.metrics_url})
+        self.credentials = HubCredentials(username=link.cluster, secret=SECRET, ready=secrets)
+        self.register_outputs({})
 
 
 def admitted(fleet: Mapping[str, Any], hub_stack: str, cluster: str, falco_namespace: str) -> Mapping[str, Any]:

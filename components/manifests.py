@@ -24,8 +24,13 @@ def metadata(name: str, namespace: pulumi.Input[str] | None = None, **labels: st
     return meta
 
 
-def namespace(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(name, **labels)}
+def namespace(
+    name: str, labels: Mapping[str, str], annotations: Mapping[str, pulumi.Input[str]] | None = None
+) -> dict[str, Any]:
+    meta = metadata(name, **labels)
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def secret(

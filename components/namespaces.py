@@ -72,6 +72,9 @@ class StackNamespaces(pulumi.ComponentResource):
         with_monitoring: bool,
         retained: frozenset[str] = frozenset(),
         adopting: pulumi.ProviderResource | None = None,
+        # On each namespace; an annotation known only later holds every namespace, and so
+        # everything deployed into them, until it is (a spoke's admission by its hub).
+        annotations: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("runtime-defense:cluster:StackNamespaces", name, None, opts)
@@ -96,7 +99,7 @@ class StackNamespaces(pulumi.ComponentResource):
             if names:
                 group = manifests.apply(
                     f"{name}-{suffix}",
-                    [manifests.namespace(ns, pod_security_labels(self.levels[ns])) for ns in names],
+                    [manifests.namespace(ns, pod_security_labels(self.levels[ns]), annotations) for ns in names],
                     pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), extra),
                 )
                 self._groups.update(dict.fromkeys(names, group))
