@@ -129,7 +129,8 @@ class FleetHub(pulumi.ComponentResource):
                     },
                 )
             ],
-            pulumi.ResourceOptions(parent=self, protect=bool(args.spokes)),
+            # A transform reaches the object the ConfigGroup's provider creates (as retain_on_delete does).
+            pulumi.ResourceOptions(parent=self, transforms=[protected] if args.spokes else []),
         )
         self.register_outputs({"endpoints": self.endpoints, "caCertPem": self.ca_cert_pem})
 
@@ -248,6 +249,13 @@ class FleetHub(pulumi.ComponentResource):
             # The receivers read nothing of the cluster's: no ClusterRole for pod discovery.
             "rbac": {"create": False},
         }
+
+
+def protected(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult:
+    """`pulumi destroy` refuses to delete the resource (and so stops) until it is unprotected."""
+    return pulumi.ResourceTransformResult(
+        props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True))
+    )
 
 
 def fleet_shape(spokes: int, nodes_per_cluster: int, retention: str) -> HubShape:
