@@ -150,6 +150,7 @@ def config_problems() -> str:
         "eventExport": {"replicas": "x", "zz": 1},
         "grafana": {"url": "http://127.0.0.1:30300", "zz": 1},
         "alerting": {"zz": 1},
+        "fleet": {"zz": 1},
         "zz": 1,
     }
     existing = {
