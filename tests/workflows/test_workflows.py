@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ENVIRONMENTS, ROOT, environment_config
+from harness import ENVIRONMENTS, ROOT, environment_config, run_program
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
@@ -21,6 +21,22 @@ SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repos
 # Environments, as configured in the repository settings (docs/delivery.md, GitHub Actions).
 REVIEWED = {"prod-preview"}  # required reviewers: may run a pull request's code
 MAIN_ONLY = {"prod"}  # deployment branches: main only
+
+
+def committed_fleet() -> tuple[str, list[str]]:
+    """The committed fleet: its hub's stack and its spokes' stacks (Pulumi.<stack>.yaml by fleet.role)."""
+    roles: dict[str, list[str]] = {"hub": [], "spoke": []}
+    for path in sorted(ROOT.glob("Pulumi.*.yaml")):
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        role = (environment_config(stack).get("fleet") or {}).get("role")
+        if role in roles:
+            roles[role].append(stack)
+    (hub,) = roles["hub"]
+    assert roles["spoke"], "the committed fleet has spokes"
+    return hub, roles["spoke"]
+
+
+HUB, SPOKES = committed_fleet()
 
 
 def load(name: str) -> dict:
@@ -188,18 +204,33 @@ def test_every_job_that_deploys_or_previews_reaches_its_cluster():
             assert {s["with"]["stack-name"] for s in pulumi_steps(job)} == {"prod"}, where
 
 
-def configure_script(tmp_path, reachable: bool) -> tuple[Path, dict]:
+def configure_script(tmp_path, reachable: bool, role: str | None = None) -> tuple[Path, dict]:
     """scripts/ci-configure-stack.sh's environment, with stand-ins for `pulumi` (recording its
-    arguments and stdin) and `kubectl` (the API server answering or not)."""
+    arguments and stdin, and answering the stack's fleet.role with ``role``, or as for a key that
+    is not set) and `kubectl` (the API server answering or not)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls"
-    (bin_dir / "pulumi").write_text(f'#!/bin/sh\necho "pulumi $*" >>{log}\n[ -t 0 ] || sed "s/^/  stdin: /" >>{log}\n')
+    role_answer = f"echo {role}; exit 0" if role else "echo 'error: configuration key not found' >&2; exit 255"
+    (bin_dir / "pulumi").write_text(
+        f'#!/bin/sh\necho "pulumi $*" >>{log}\n[ -t 0 ] || sed "s/^/  stdin: /" >>{log}\n'
+        f'if [ "$*" = "config get --path runtime-defense:fleet.role" ]; then {role_answer}; fi\n'
+    )
     (bin_dir / "kubectl").write_text(f'#!/bin/sh\necho "kubectl $*" >>{log}\nexit {0 if reachable else 1}\n')
     for tool in ("pulumi", "kubectl"):
         (bin_dir / tool).chmod(stat.S_IRWXU)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PULUMI_BACKEND_URL": "s3://state-bucket"}
     return log, env
+
+
+def configure(stack: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [ROOT / "scripts" / "ci-configure-stack.sh", stack],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_without_an_explicit_backend_nothing_is_configured(tmp_path):
@@ -254,6 +285,47 @@ def test_a_runner_that_cannot_reach_the_cluster_fails_before_any_update(tmp_path
     assert result.returncode == 1
     assert "cannot reach the Kubernetes API of stack dev (context kind-runtime-defense)" in result.stderr
     assert "runtime-defense:kubeconfig" not in log.read_text()  # the runner's own kubeconfig (kind's)
+
+
+def test_a_spoke_is_configured_without_grafana(tmp_path):
+    """A spoke runs no Grafana, and the program refuses grafana.url there: a GRAFANA_URL that
+    reaches its environment (a repository-wide variable does) is not written into the stack."""
+    spoke = SPOKES[0]
+    log, env = configure_script(tmp_path, reachable=True, role="spoke")
+    env.update(KUBECONFIG_CONTENT="apiVersion: v1\nkind: Config\n", KUBE_CONTEXT=spoke, GRAFANA_URL="https://g")
+    result = configure(spoke, env)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text()
+    assert f"pulumi config set runtime-defense:kubeContext {spoke}" in calls
+    assert "runtime-defense:kubeconfig" in calls
+    assert "grafana.url" not in calls
+    assert f"stack {spoke} is a fleet spoke, which runs no Grafana: GRAFANA_URL not used" in result.stderr
+    refused = run_program(
+        {**environment_config(spoke), "grafana": {"url": "https://g"}}, stack=spoke, expect_error=True
+    )
+    assert "runtime-defense:grafana = " in str(refused.error) and "a spoke runs no Grafana" in str(refused.error)
+
+
+def test_a_hub_without_grafana_url_reaches_its_grafana_at_its_ingress(tmp_path):
+    log, env = configure_script(tmp_path, reachable=True, role="hub")
+    env.update(KUBE_CONTEXT=HUB)
+    env.pop("GRAFANA_URL", None)
+    result = configure(HUB, env)
+    assert result.returncode == 0, result.stderr
+    assert "grafana.url" not in log.read_text()
+    assert "the program reaches the hub's Grafana at its Ingress (monitoring.grafanaIngress.host)" in result.stderr
+    # ... as the program does with the committed hub.
+    hub = environment_config(HUB)
+    assert "grafana" not in hub
+    run = run_program(hub, stack=HUB)
+    host = hub["monitoring"]["grafanaIngress"]["host"]
+    assert run.exports["grafanaUrl"].value == f"https://{host}"
+    assert run.exports["grafanaUrlSource"].value == "monitoring.grafanaIngress.host"
+    # A GRAFANA_URL given to the hub's environment still wins, as for any stack with a Grafana.
+    log.unlink()
+    env["GRAFANA_URL"] = "https://grafana.internal:8443"
+    assert configure(HUB, env).returncode == 0
+    assert "pulumi config set --path runtime-defense:grafana.url https://grafana.internal:8443" in log.read_text()
 
 
 # -- what each workflow does ------------------------------------------------------------------
