@@ -64,6 +64,12 @@ def hub() -> ProgramRun:
     return run_program(hub_config(), stack="hub")
 
 
+@pytest.fixture(scope="module")
+def hub_without_spoke_a() -> ProgramRun:
+    """The committed hub, deployed before it admitted spoke-a."""
+    return run_program(hub_config(spokes=["spoke-b"]), stack="hub")
+
+
 def as_backend(run: ProgramRun) -> dict[str, Any]:
     """A stack as the stand-in's backend holds it: its exports, the secret ones named."""
     return {
@@ -260,10 +266,9 @@ def test_a_spoke_shows_what_it_reads_from_its_hub_and_never_a_secret(tmp_path, h
     assert written["output"].splitlines()[-1] == "ready=true"
 
 
-def test_a_spoke_its_deployed_hub_does_not_admit_is_not_updated(tmp_path):
-    narrower = run_program(hub_config(spokes=["spoke-b"]), stack="hub")
+def test_a_spoke_its_deployed_hub_does_not_admit_is_not_updated(tmp_path, hub_without_spoke_a):
     code, _, err, _, written = run_script(
-        tmp_path, "fleet_hub_outputs.py", ["spoke-a"], {HUB_STACK: as_backend(narrower)}
+        tmp_path, "fleet_hub_outputs.py", ["spoke-a"], {HUB_STACK: as_backend(hub_without_spoke_a)}
     )
     assert code == 1
     assert err == (
@@ -275,9 +280,9 @@ def test_a_spoke_its_deployed_hub_does_not_admit_is_not_updated(tmp_path):
 
 
 @pytest.mark.parametrize("deployed", ["not admitted yet", "hub not deployed yet"])
-def test_the_preview_of_a_spoke_this_change_admits_is_skipped_and_says_why(tmp_path, deployed):
+def test_the_preview_of_a_spoke_this_change_admits_is_skipped_and_says_why(tmp_path, hub_without_spoke_a, deployed):
     """The pull request admits spoke-a in Pulumi.hub.yaml; the deployed hub does not yet."""
-    outputs = as_backend(run_program(hub_config(spokes=["spoke-b"]), stack="hub")) if deployed.startswith("not") else {}
+    outputs = as_backend(hub_without_spoke_a) if deployed.startswith("not") else {}
     stacks = {HUB_STACK: outputs or {"outputs": {}, "secret": []}}
     code, out, err, _, written = run_script(
         tmp_path, "fleet_hub_outputs.py", ["--preview", "spoke-a"], stacks, GITHUB_ACTIONS="true"
@@ -295,13 +300,16 @@ def test_the_preview_of_a_spoke_this_change_admits_is_skipped_and_says_why(tmp_p
     assert code == 1 and "spoke-a cannot be updated against its hub" in err
 
 
-def test_the_preview_of_a_spoke_no_hub_admits_fails(tmp_path):
+def test_the_preview_of_a_spoke_no_hub_admits_fails(tmp_path, hub_without_spoke_a):
     repo = a_repository(tmp_path)
     hub_file = repo / "Pulumi.hub.yaml"
     hub_file.write_text(hub_file.read_text().replace("      - spoke-a\n", ""))
-    narrower = run_program(hub_config(spokes=["spoke-b"]), stack="hub")
     code, _, err, _, _ = run_script(
-        tmp_path, "fleet_hub_outputs.py", ["--preview", "spoke-a"], {HUB_STACK: as_backend(narrower)}, repo=repo
+        tmp_path,
+        "fleet_hub_outputs.py",
+        ["--preview", "spoke-a"],
+        {HUB_STACK: as_backend(hub_without_spoke_a)},
+        repo=repo,
     )
     assert code == 1
     assert "does not admit spoke-a (its fleet.spokes: spoke-b); add spoke-a to fleet.spokes in Pulumi.hub.yaml" in err
