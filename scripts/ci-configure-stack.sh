@@ -10,6 +10,16 @@
 #                                 grafana.url, else what the program derives: the NodePort on
 #                                 the host of the context's API server (kind: 127.0.0.1, where
 #                                 tests/e2e/kind.yaml publishes it), or the Ingress's host
+# Every kind of stack, by its fleet.role (docs/fleet.md):
+#   standalone (dev, prod)  as above.
+#   hub                     as above; its Grafana is behind monitoring.grafanaIngress, so
+#                           without GRAFANA_URL the program reaches it at that Ingress's host.
+#   spoke                   runs no Grafana: GRAFANA_URL is not needed, and ignored if set (a
+#                           repository-wide variable reaches every environment). A spoke reads
+#                           its hub's stack (fleet.hubStack) on its own backend: its environment
+#                           needs the hub's PULUMI_BACKEND_URL and, with passphrase secrets, the
+#                           hub's PULUMI_CONFIG_PASSPHRASE (its credentials are a secret output
+#                           of the hub's).
 set -euo pipefail
 stack="${1:?usage: ci-configure-stack.sh <stack>}"
 cd "$(dirname "$0")/.."
@@ -31,8 +41,17 @@ if [ -n "${KUBE_CONTEXT:-}" ]; then
 else
   pulumi config rm runtime-defense:kubeContext
 fi
-if [ -n "${GRAFANA_URL:-}" ]; then
+# The stack's role in a fleet: none (standalone) unless its Pulumi.<stack>.yaml sets one.
+role="$(pulumi config get --path 'runtime-defense:fleet.role' 2>/dev/null || true)"
+if [ "$role" = spoke ]; then
+  if [ -n "${GRAFANA_URL:-}" ]; then
+    echo "ci-configure-stack.sh: stack $stack is a fleet spoke, which runs no Grafana: GRAFANA_URL not used" >&2
+  fi
+elif [ -n "${GRAFANA_URL:-}" ]; then
   pulumi config set --path 'runtime-defense:grafana.url' "$GRAFANA_URL"
+elif [ "$role" = hub ]; then
+  echo "ci-configure-stack.sh: GRAFANA_URL is not set: the program reaches the hub's Grafana at its Ingress" \
+    "(monitoring.grafanaIngress.host), unless the stack sets grafana.url" >&2
 fi
 
 # The cluster must answer from here: a runner outside its network fails now, with a reason,
