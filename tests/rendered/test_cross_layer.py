@@ -11,7 +11,7 @@ import pytest
 import yaml
 from harness import Secret
 from log_sources import alloy_config, alloy_env_reads, log_sources
-from queries import logql_available, logql_stream_labels
+from queries import logql_stream_labels
 from references import selects
 from rendering import render_config
 from urls import external_problems, in_cluster_problems
@@ -55,7 +55,7 @@ def chart_dashboard_logql(stack) -> list[str]:
     return queries
 
 
-@pytest.mark.skipif(not logql_available(), reason="Node.js and tests/support/logql/node_modules are needed")
+@pytest.mark.usefixtures("needs_node_logql")
 def test_every_logql_query_selects_labels_a_log_source_writes(stack):
     sources = log_sources(stack)
     queries = program_logql(stack) + chart_dashboard_logql(stack)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 import yaml
-from queries import logql_available, logql_errors
+from queries import logql_errors
 from rendering import render_stack
 
 # From the committed stack files: dev (and dev with the tutorial profile) keep a week on 5Gi,
@@ -64,7 +64,7 @@ def test_promtail_parses_each_runtimes_log_format(line, parser):
     assert parsers_for(promtail_stages(render_stack("dev-tutorial")), line) == [parser]
 
 
-@pytest.mark.skipif(not logql_available(), reason="Node.js and tests/support/logql/node_modules are needed")
+@pytest.mark.usefixtures("needs_node_logql")
 def test_promtails_match_selectors_are_valid_logql():
     selectors = [match["selector"] for match in promtail_stages(render_stack("dev-tutorial"))]
     assert logql_errors(selectors) == {s: [] for s in selectors}

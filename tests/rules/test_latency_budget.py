@@ -18,7 +18,7 @@ import pytest
 import yaml
 from chart_keys import unknown_keys
 from harness import ROOT, ProgramRun, Secret
-from rendering import Obj, find_helm, render_config
+from rendering import Obj, render_config
 
 from components.charts import FALCOSIDEKICK
 
@@ -92,9 +92,6 @@ class Deployed:
 
 
 def deploy(config: dict[str, Any], charts: tuple[str, ...]) -> Deployed:
-    helm, why = find_helm()
-    if helm is None:
-        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
     rendered = render_config(f"latency {json.dumps(config, sort_keys=True)} {charts}", "dev", config, only=charts)
     return Deployed(rendered.run, rendered.objects)
 

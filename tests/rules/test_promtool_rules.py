@@ -21,7 +21,7 @@ from harness import Secret, fake_tls_outputs, run_program
 from promrules import alert_name, as_prometheus_groups, promtool, run_promtool
 
 PROMTOOL, WHY_NOT = promtool()
-pytestmark = pytest.mark.skipif(PROMTOOL is None, reason=WHY_NOT)
+pytestmark = pytest.mark.usefixtures("needs_promtool")
 
 STEP = "15s"
 MINUTES = 20

@@ -13,20 +13,18 @@ test session.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 from harness import ROOT, ProgramRun, Secret, environment_config, kubernetes_type, run_program
+from tools import require_helm
 
 from components.charts import PINNED_CHARTS, PinnedChart
 
@@ -35,9 +33,6 @@ KUBERNETES_VERSION = "1.33"
 # `pulumi up` sees. The first one on a fresh cluster sees none of them.
 CRD_API_VERSIONS = ("monitoring.coreos.com/v1",)
 HOOK = "helm.sh/hook"
-# Helm 3.18.0 reads a 0 in a chart's values.yaml as true (helm/helm#30918).
-REFUSED_HELM = {"v3.18.0"}
-LOCAL_HELM = ROOT / ".tools" / "helm" / "helm"  # installed by scripts/test.sh
 
 # The committed stacks, as the tests render them: (stack, config).
 STACKS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -82,33 +77,6 @@ _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.c
 
 def load_documents(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
-
-
-# -- Helm ------------------------------------------------------------------------------------
-
-
-def helm_version(binary: str) -> str:
-    out = subprocess.run([binary, "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
-@cache
-def find_helm() -> tuple[str | None, str]:
-    """(path of a usable Helm 3, or None; why not): $RUNTIME_DEFENSE_HELM, else the one on
-    PATH, else the one scripts/test.sh installs into .tools/."""
-    candidates = [os.environ.get("RUNTIME_DEFENSE_HELM"), shutil.which("helm"), str(LOCAL_HELM)]
-    seen = []
-    for candidate in candidates:
-        if not candidate or not Path(candidate).is_file():
-            continue
-        version = helm_version(candidate)
-        if version.startswith("v3.") and version not in REFUSED_HELM:
-            return candidate, ""
-        seen.append(f"{candidate} is {version}")
-    return None, (
-        "no usable Helm 3 (scripts/test.sh installs 3.17.2 into .tools/helm; 3.18.0 misreads values)"
-        + (f": {', '.join(seen)}" if seen else "")
-    )
 
 
 # -- releases and objects --------------------------------------------------------------------
@@ -174,10 +142,9 @@ def releases(run: ProgramRun) -> dict[str, Release]:
 def helm_template(
     release: Release, api_versions: tuple[str, ...] = CRD_API_VERSIONS, crds: bool = True
 ) -> list[dict[str, Any]]:
-    """`helm template` of one release, hooks included (callers split them off)."""
-    helm, why = find_helm()
-    if helm is None:
-        raise RuntimeError(why)
+    """`helm template` of one release, hooks included (callers split them off); without a
+    usable Helm the calling test is skipped (failed under CI=true, tests/support/tools.py)."""
+    helm = require_helm()
     with tempfile.TemporaryDirectory() as tmp:
         args = [
             helm,
@@ -385,6 +352,7 @@ def render_config(name: str, stack: str, config: dict[str, Any], only: tuple[str
 
 
 def _render(name: str, stack: str, config: dict[str, Any], only: tuple[str, ...] | None) -> RenderedStack:
+    require_helm()  # before the program runs, and here rather than in the rendering threads
     run = run_program(config, stack=stack)
     found = {release: r for release, r in releases(run).items() if only is None or release in only}
     with ThreadPoolExecutor(max_workers=4) as pool:
