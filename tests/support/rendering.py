@@ -12,6 +12,7 @@ test session.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -77,6 +78,61 @@ _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.c
 
 def load_documents(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
+
+
+# -- renders shared by every test ------------------------------------------------------------
+
+_SHARED = (
+    "a cached render is shared by every test of the session: change a copy (copy.deepcopy gives a plain, "
+    "mutable one), not the render"
+)
+
+
+class FrozenDict(dict):
+    """A mapping of a cached render: reading works as on a dict (json, yaml, ==, isinstance),
+    changing it raises; ``copy.deepcopy`` gives a plain dict to change."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(_SHARED)
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
+
+
+class FrozenList(list):
+    """A list of a cached render: see ``FrozenDict``."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(_SHARED)
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse  # type: ignore[assignment]
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(value, memo) for value in self]
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with every dict and list in it frozen (a render, cached once per session, is
+    read by every test; one that changed it would change what the tests after it see)."""
+    if isinstance(value, dict):
+        return FrozenDict({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return FrozenList(freeze(item) for item in value)
+    return value
+
+
+for _dumper in {yaml.SafeDumper, getattr(yaml, "CSafeDumper", yaml.SafeDumper)}:
+    _dumper.add_representer(FrozenDict, yaml.representer.SafeRepresenter.represent_dict)
+    _dumper.add_representer(FrozenList, yaml.representer.SafeRepresenter.represent_list)
 
 
 # -- releases and objects --------------------------------------------------------------------
@@ -197,7 +253,7 @@ class RenderedStack:
     objects: list[Obj]  # what the cluster receives
     hooks: list[Obj]  # rendered by the charts as Helm hooks: never applied by Chart v4
     # (kind, namespace, name) of each release's objects on a fresh cluster, before any CRD exists.
-    first_deploy: dict[str, set[tuple[str, str | None, str]]] = field(default_factory=dict)
+    first_deploy: dict[str, frozenset[tuple[str, str | None, str]]] = field(default_factory=dict)
 
     @property
     def profile(self) -> str:
@@ -362,21 +418,25 @@ def _render(name: str, stack: str, config: dict[str, Any], only: tuple[str, ...]
     for release, (bodies, _) in rendered.items():
         for body in bodies:
             if is_hook(body):
-                hooks.append(Obj(release, body))
+                hooks.append(Obj(release, freeze(body)))
                 continue
             # The Chart's transforms (and its ancestors'), as the engine applies them to each object.
             metadata = body["metadata"]
             where = f"{metadata['namespace']}/{metadata['name']}" if metadata.get("namespace") else metadata["name"]
             type_ = kubernetes_type(body["apiVersion"], body["kind"])
-            objects.append(Obj(release, run.transformed(charts[release], type_, f"{release}:{where}", body)))
-    objects += [Obj("program", body) for body in run.manifests()]
+            transformed = run.transformed(charts[release], type_, f"{release}:{where}", body)
+            objects.append(Obj(release, freeze(transformed)))
+    objects += [Obj("program", freeze(body)) for body in run.manifests()]
     return RenderedStack(
         name=name,
         run=run,
-        releases=found,
-        objects=objects,
-        hooks=hooks,
-        first_deploy={release: first for release, (_, first) in rendered.items()},
+        releases={
+            release: Release(r.name, r.namespace, r.chart, freeze(r.values), r.values_files)
+            for release, r in found.items()
+        },
+        objects=FrozenList(objects),
+        hooks=FrozenList(hooks),
+        first_deploy={release: frozenset(first) for release, (_, first) in rendered.items()},
     )
 
 
