@@ -254,7 +254,9 @@ def test_falcosidekick_can_push_falcos_events_to_loki():
     stack = render_stack("dev")
     policies = NetworkPolicies(stack.objects)
     sidekick = Source.of(workload(stack, "Deployment", "falcosidekick"))
-    for target in url_targets(stack, stack.run.exports["lokiPushUrl"].value):
+    targets = url_targets(stack, stack.run.exports["lokiPushUrl"].value)
+    assert targets
+    for target in targets:
         assert policies.admits(sidekick, target.workload, target.port), target
 
 
@@ -275,9 +277,15 @@ def test_scalable_loki_splits_pushes_from_queries():
     policies = NetworkPolicies(stack.objects)
     alloy = Source.of(workload(stack, "DaemonSet", "alloy"))
     grafana = Source.of(workload(stack, "Deployment", "kube-prometheus-stack-grafana"))
-    for target in url_targets(stack, stack.run.exports["lokiQueryUrl"].value):
+    queried = url_targets(stack, stack.run.exports["lokiQueryUrl"].value)
+    pushed = url_targets(stack, stack.run.exports["lokiPushUrl"].value)
+    assert queried and pushed
+    assert {t.workload.owner.name for t in queried}.isdisjoint({t.workload.owner.name for t in pushed})
+    for target in queried:
+        assert policies.admits(grafana, target.workload, target.port), target
         assert not policies.admits(alloy, target.workload, target.port), target
-    for target in url_targets(stack, stack.run.exports["lokiPushUrl"].value):
+    for target in pushed:
+        assert policies.admits(alloy, target.workload, target.port), target
         assert not policies.admits(grafana, target.workload, target.port), target
 
 
