@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 import yaml
+from falco_settings import read_falco_yaml
 from harness import CHART, ROOT, kubernetes_type, run_program, unknown_paths
 from policy_engine import (
     ADVISORY,
@@ -246,7 +247,7 @@ def test_the_charts_default_grafana_password_fails():
 
 def falco_yaml(how: Callable[[dict], None]) -> Callable[[dict], None]:
     def change(body):
-        config = yaml.safe_load(body["data"]["falco.yaml"])
+        config = read_falco_yaml(body)
         how(config)
         body["data"]["falco.yaml"] = yaml.safe_dump(config)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import yaml
 from chart_keys import unknown_keys
+from falco_settings import PRIORITIES, falco_yaml
 from harness import ROOT, ProgramRun, Secret
 from rendering import Obj, render_config
 
@@ -39,8 +39,6 @@ FALCO_TO_EXPORTER = 1.0
 RECEIVER_ANSWER = 5.0
 # Grafana's default notification policy waits this long before a group's first notification.
 DEFAULT_POLICY_GROUP_WAIT = 30.0
-# Falco's priorities, most severe first (Falcosidekick types/priority.go).
-PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ class Deployed:
         return found
 
     def falco_yaml(self) -> dict[str, Any]:
-        return yaml.safe_load(self.one("ConfigMap", "falco")["data"]["falco.yaml"])
+        return falco_yaml(self.objects)
 
     def scrape_interval(self, service_monitor: str) -> float:
         (endpoint,) = self.one("ServiceMonitor", service_monitor)["spec"]["endpoints"]
