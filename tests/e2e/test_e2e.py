@@ -63,7 +63,7 @@ http.server.ThreadingHTTPServer(("", 8080), Receiver).serve_forever()
 # Not asked (RUNTIME_DEFENSE_E2E unset): skipped. Asked: whatever it needs and lacks (the
 # Pulumi CLI, kubectl, a context, a reachable cluster) fails the test instead, so a run that
 # meant to deploy cannot pass by skipping.
-ASKED = os.environ.get("RUNTIME_DEFENSE_E2E") == "1"
+NOT_ASKED = os.environ.get("RUNTIME_DEFENSE_E2E") != "1"
 
 
 def _not_ready() -> str | None:
@@ -81,9 +81,9 @@ def _not_ready() -> str | None:
     return None
 
 
-NOT_READY = _not_ready() if ASKED else None
+NOT_READY = None if NOT_ASKED else _not_ready()
 pytestmark = pytest.mark.skipif(
-    not ASKED, reason="deploys onto a real cluster: set RUNTIME_DEFENSE_E2E=1 and RUNTIME_DEFENSE_E2E_CONTEXT to run it"
+    NOT_ASKED, reason="deploys onto a real cluster: set RUNTIME_DEFENSE_E2E=1 and RUNTIME_DEFENSE_E2E_CONTEXT to run it"
 )
 
 
