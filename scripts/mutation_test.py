@@ -9,13 +9,16 @@ suite and records whether it failed ("killed") and on which test. Usage:
     venv/bin/python scripts/mutation_test.py M07 M12    # only these
 
 It prints one line per mutant and the score. A surviving mutant is either a gap in the
-suite or a mistake users cannot notice; the closing notes explain each.
+suite or a mistake users cannot notice; the closing notes explain each. A few mutants are
+mistakes in the machine rather than the code (a tool missing under CI=true): they change
+the run's environment instead of a file.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,10 +35,12 @@ LINKED = ("venv", ".tools", "tests/support/logql/node_modules")
 @dataclass(frozen=True)
 class Mutant:
     id: str
-    path: str
+    path: str  # "" for a mistake in the machine (env, hidden), not in a file
     old: str
     new: str
     harm: str  # what a user would suffer
+    env: tuple[tuple[str, str], ...] = ()  # set for the run
+    hidden: tuple[str, ...] = ()  # commands taken off PATH for the run
 
 
 MUTANTS = [
@@ -219,6 +224,58 @@ MUTANTS = [
         '"endpoints": [{"port": "http", "path": path, "interval": "30s"}],',
         "Prometheus scrapes a port the Service does not have: the exporters' metrics vanish",
     ),
+    # -- teardown, links, fences, alert scope, tools ------------------------------------------------
+    Mutant(
+        "M26",
+        "components/monitoring.py",
+        'CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"',
+        'CRD = "kubernetes:apiextensions.k8s.io/v1beta1:CustomResourceDefinition"',
+        "`pulumi destroy` deletes the operator's CRDs, and with them every team's ServiceMonitors and rules",
+    ),
+    Mutant(
+        "M27",
+        "components/namespaces.py",
+        "transforms=[retain_on_delete], providers=[adopting]",
+        "transforms=[lambda args: None], providers=[adopting]",
+        "prod: `pulumi destroy` deletes the logging namespace, and Loki's volumes with it",
+    ),
+    Mutant(
+        "M28",
+        "components/event_export.py",
+        'SIDEKICK_LOKI_DASHBOARD_UID = "de6ixj4nl1kowc"',
+        'SIDEKICK_LOKI_DASHBOARD_UID = "falco-logs"',
+        "the exported 'Falco logs' link opens Grafana's 'Dashboard not found'",
+    ),
+    Mutant(
+        "M29",
+        "components/fences.py",
+        'Fence("loki-cache-metrics", caches, [logging_stack.MEMCACHED_EXPORTER_PORT], [args.prometheus]),',
+        'Fence("loki-cache-metrics", caches, [logging_stack.MEMCACHED_EXPORTER_PORT], [Peer("anyone")]),',
+        "any pod (or anyone reaching the pod network) reads Loki's cache metrics",
+    ),
+    Mutant(
+        "M30",
+        "components/alerts.py",
+        'kube_pod_info{{namespace="{namespace}", created_by_kind="DaemonSet"',
+        'kube_pod_info{{created_by_kind="DaemonSet"',
+        "another team's Falco on a node hides that ours is not running there: no alert",
+    ),
+    Mutant(
+        "M31",
+        "",
+        "",
+        "",
+        "CI without promtool goes green by skipping the alert rule tests",
+        env=(("CI", "true"),),
+        hidden=("promtool",),
+    ),
+    Mutant(
+        "M32",
+        "tests/support/tools.py",
+        "    if in_ci():\n",
+        "    if False:\n",
+        "under CI=true a missing tool only skips its tests: a CI that lost Helm passes",
+    ),
 ]
 
 
@@ -239,21 +296,42 @@ def copy_repository(into: Path) -> None:
             os.symlink(ROOT / link, into / link)
 
 
+def path_without(hidden: tuple[str, ...], into: Path) -> str:
+    """A PATH of one directory linking every command of this PATH but ``hidden``."""
+    into.mkdir()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not directory or not Path(directory).is_dir():
+            continue
+        for entry in Path(directory).iterdir():
+            link = into / entry.name
+            if entry.name in hidden or link.exists() or link.is_symlink():
+                continue
+            if entry.is_file() and os.stat(entry).st_mode & stat.S_IXUSR:
+                link.symlink_to(entry.resolve())
+    return str(into)
+
+
 def run(mutant: Mutant) -> tuple[Mutant, bool, str, float]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.id}-") as tmp:
-        copy = Path(tmp)
+        copy = Path(tmp) / "repository"
         copy_repository(copy)
-        target = copy / mutant.path
-        text = target.read_text()
-        if text.count(mutant.old) != 1:
-            return mutant, False, f"NOT APPLIED: the snippet occurs {text.count(mutant.old)} times", 0.0
-        target.write_text(text.replace(mutant.old, mutant.new))
+        environment = {**os.environ, **dict(mutant.env)}
+        if mutant.path:
+            target = copy / mutant.path
+            text = target.read_text()
+            if text.count(mutant.old) != 1:
+                return mutant, False, f"NOT APPLIED: the snippet occurs {text.count(mutant.old)} times", 0.0
+            target.write_text(text.replace(mutant.old, mutant.new))
+        if mutant.hidden:
+            environment["PATH"] = path_without(mutant.hidden, Path(tmp) / "bin")
+            if "helm" in mutant.hidden:
+                (copy / ".tools").unlink(missing_ok=True)
+                environment.pop("RUNTIME_DEFENSE_HELM", None)
+        # In file order (pytest-randomly off): a mutant's first failure is the same every run.
+        pytest = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "tests"]
         result = subprocess.run(
-            [str(copy / "venv" / "bin" / "python"), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests"],
-            cwd=copy,
-            capture_output=True,
-            text=True,
+            [str(copy / "venv" / "bin" / "python"), *pytest], cwd=copy, env=environment, capture_output=True, text=True
         )
     failed = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     killed = result.returncode != 0

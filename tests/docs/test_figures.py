@@ -40,7 +40,8 @@ from documents import (
 )
 from falco_pod import least_capabilities, sys_admin_several_runtimes
 from harness import ROOT, Secret, environment_config, run_program
-from rendering import KUBERNETES_VERSION, LOCAL_HELM, helm_version, mebibytes, millicores
+from rendering import KUBERNETES_VERSION, mebibytes, millicores
+from tools import LOCAL_HELM, helm_version
 
 from components.charts import FALCO, FALCO_EXPORTER, LOKI, PINNED_CHARTS, PinnedChart
 from components.falco_host import PREFLIGHT

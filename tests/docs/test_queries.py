@@ -3,12 +3,11 @@ stream selector) parses with Grafana's own LogQL grammar, as Explore would take 
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 from documents import documents, lines, name
-from queries import logql_available, logql_errors
+from queries import logql_errors
 
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 SELECTOR = re.compile(r'^\{\s*\w+\s*(?:=|!=|=~|!~)\s*"')
@@ -23,10 +22,7 @@ def shown_queries() -> list[str]:
     return found
 
 
-MISSING = not logql_available() and os.environ.get("CI") != "true"  # in CI, a missing tool fails
-
-
-@pytest.mark.skipif(MISSING, reason="Node.js and the LogQL grammar are needed: npm ci --prefix tests/support/logql")
+@pytest.mark.usefixtures("needs_node_logql")
 def test_every_logql_query_shown_parses():
     queries = shown_queries()
     assert any("rule=" in q for q in queries), queries  # the README's Falco event, at least

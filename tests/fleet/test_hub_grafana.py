@@ -18,7 +18,7 @@ import promql_parser
 import pytest
 from harness import ProgramRun
 from hub_wiring import FALCO_NAMESPACE, FLEET, UPSTREAM_DASHBOARDS, run_hub_wiring
-from queries import expand, logql_available, logql_errors, logql_stream_selectors, promql_metrics
+from queries import expand, logql_errors, logql_stream_selectors, promql_metrics
 
 from components import alerts, dashboards
 from components.fleet_view import CLUSTER, FleetView
@@ -319,10 +319,7 @@ def test_every_series_legend_names_its_cluster(hub):
     assert legends and all("{{cluster}}" in legend for legend in legends)
 
 
-@pytest.mark.skipif(
-    not logql_available(),
-    reason="Node.js and tests/support/logql/node_modules (npm ci --prefix tests/support/logql) are needed",
-)
+@pytest.mark.usefixtures("needs_node_logql")
 def test_every_logql_stream_selector_picks_the_clusters_tenants(hub):
     profile, run = hub
     queries = [target["expr"].replace("$cluster", PICKED) for _, target in targets(dashboard_of(run), "${loki}")]

@@ -7,7 +7,7 @@ import json
 import promql_parser
 import pytest
 from harness import Secret, run_program
-from queries import expand, logql_available, logql_errors, promql_metrics
+from queries import expand, logql_errors, promql_metrics
 
 # The metrics each profile really exports, from the pinned releases' sources (see
 # components/falco_metrics.py for the files): Falcosidekick 2.32.0 and Falco 0.44.1 native
@@ -220,10 +220,7 @@ def test_a_malformed_promql_query_is_caught():
         promql_metrics("sum(rate(falco_events[$__rate_interval])")
 
 
-needs_logql = pytest.mark.skipif(
-    not logql_available(),
-    reason="Node.js and tests/support/logql/node_modules (npm ci --prefix tests/support/logql) are needed",
-)
+needs_logql = pytest.mark.usefixtures("needs_node_logql")
 
 
 @needs_logql

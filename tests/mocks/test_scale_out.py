@@ -120,9 +120,56 @@ def test_dev_keeps_nothing_and_adopts_nothing():
     assert run.chart_values("loki")["singleBinary"]["persistence"]["whenDeleted"] == "Delete"
 
 
-def test_the_prod_stack_file_is_valid_config(prod):
-    assert prod.error is None
-    assert prod.exports["profile"].value == "current"
+def settings(config, prefix=""):
+    """A stack file's settings by dotted key."""
+    if isinstance(config, dict):
+        return {k: v for key, value in config.items() for k, v in settings(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): config}
+
+
+def test_every_setting_of_the_prod_stack_file_takes_effect(prod):
+    """The file is valid config (the fixture runs the program with it, as the CLI hands it
+    over), and each of its settings reaches what is deployed instead of a default: a new
+    setting in the file needs a line here."""
+    loki = prod.chart_values("loki")
+    baseline = prod.chart_values("kube-prometheus-stack")
+    ingress = baseline["grafana"]["ingress"]
+    (grafana_policy,) = [
+        m for m in prod.manifests() if m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == "grafana"
+    ]
+    admitted = [p["namespaceSelector"]["matchLabels"] for r in grafana_policy["spec"]["ingress"] for p in r["from"]]
+    certificates = {r.name: r.plain_inputs() for r in prod.of_type("tls:index/locallySignedCert:LocallySignedCert")}
+    assert certificates
+    storage = loki["loki"]["storage"]
+    in_effect = {
+        "profile": prod.exports["profile"].value,
+        "kubeContext": prod.named("kubernetes").plain("context"),
+        "monitoring.deploy": "kube-prometheus-stack" in prod.charts(),
+        "monitoring.controlPlaneMetrics": baseline["kubeEtcd"]["enabled"] and baseline["kubeScheduler"]["enabled"],
+        "monitoring.grafanaIngress.host": ingress["enabled"] and ingress["hosts"][0],
+        "monitoring.grafanaIngress.tlsSecret": ingress["tls"][0]["secretName"],
+        "monitoring.grafanaIngress.className": ingress["ingressClassName"],
+        "monitoring.grafanaIngress.controllerNamespace": admitted[0]["kubernetes.io/metadata.name"],
+        "grafana.url": prod.exports["grafanaUrl"].value,
+        "logging.mode": {"SimpleScalable": "scalable"}.get(loki["deploymentMode"]),
+        "logging.replicas": {int(loki[target]["replicas"]) for target in ("read", "write", "backend")}.pop(),
+        "logging.storageSize": {loki[target]["persistence"]["size"] for target in ("write", "backend")}.pop(),
+        "logging.retention": loki["loki"]["limits_config"]["retention_period"],
+        "logging.retainVolumes": loki["write"]["persistence"]["whenDeleted"] == "Retain",
+        "logging.objectStorage.endpoint": f"https://{storage['s3']['endpoint']}",
+        "logging.objectStorage.bucket": storage["bucketNames"]["chunks"],
+        "logging.objectStorage.region": storage["s3"]["region"],
+        "eventExport.replicas": prod.chart_values("falcosidekick")["replicaCount"],
+        # The runtime's socket is the one the container plugin asks (containerd: the CRI engine's).
+        "falco.containerRuntime": {
+            "/run/containerd/containerd.sock": "containerd"
+        }.get(prod.chart_values("falco")["collectors"]["containerEngine"]["engines"]["cri"]["sockets"][0]),
+        "pki.validityHours": {int(c["validityPeriodHours"]) for c in certificates.values()}.pop(),
+        "pki.earlyRenewalHours": {int(c["earlyRenewalHours"]) for c in certificates.values()}.pop(),
+    }
+    written = settings(PROD)
+    assert set(in_effect) == set(written), "every setting of Pulumi.prod.yaml, and only those, is checked here"
+    assert in_effect == written
 
 
 def test_prods_grafana_has_no_node_port(prod):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 import yaml
+from falco_settings import read_falco_yaml
 from harness import CHART, ROOT, kubernetes_type, run_program, unknown_paths
 from policy_engine import (
     ADVISORY,
@@ -27,15 +28,12 @@ from policy_engine import (
     rules,
     stack_resources,
 )
-from rendering import STACKS, Obj, find_helm, render_stack
+from rendering import STACKS, Obj, render_stack
 
 from components.charts import PINNED_CHARTS
 
 
 def rendered(name: str):
-    helm, why = find_helm()
-    if helm is None:
-        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
     return render_stack(name)
 
 
@@ -249,7 +247,7 @@ def test_the_charts_default_grafana_password_fails():
 
 def falco_yaml(how: Callable[[dict], None]) -> Callable[[dict], None]:
     def change(body):
-        config = yaml.safe_load(body["data"]["falco.yaml"])
+        config = read_falco_yaml(body)
         how(config)
         body["data"]["falco.yaml"] = yaml.safe_dump(config)
 

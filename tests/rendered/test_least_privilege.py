@@ -7,6 +7,7 @@ import pulumi
 import pytest
 from falco_pod import sys_admin_several_runtimes
 from harness import run_program
+from references import secrets_read
 from rendering import helm_template, releases, render_stack
 
 from components.monitoring import CRD, keep_crds
@@ -77,24 +78,8 @@ def test_kmod_and_the_legacy_probe_stay_privileged(config, driver):
 
 
 def secret_readers(stack, secret):
-    """Every workload whose pods read ``secret``, by envFrom, env or volume."""
-    readers = set()
-    for workload in stack.workloads():
-        refs = [
-            ref.get("secretRef", {}).get("name")
-            for container in workload.containers()
-            for ref in container.get("envFrom") or []
-        ]
-        refs += [
-            env["valueFrom"]["secretKeyRef"]["name"]
-            for container in workload.containers()
-            for env in container.get("env") or []
-            if "secretKeyRef" in (env.get("valueFrom") or {})
-        ]
-        refs += [v["secret"]["secretName"] for v in workload.pod.get("volumes") or [] if "secret" in v]
-        if secret in refs:
-            readers.add(workload.owner.name)
-    return readers
+    """Every workload whose pods read ``secret``, by envFrom, env, or a secret or projected volume."""
+    return {workload.owner.name for workload in stack.workloads() if secret in secrets_read(workload)}
 
 
 def test_bucket_credentials_reach_only_the_loki_pods_that_use_the_bucket():

@@ -20,7 +20,7 @@ from log_sources import (
     sidekick_env,
     sidekick_loki_stream,
 )
-from queries import expand, logql_available, logql_errors, logql_stream_labels
+from queries import expand, logql_errors, logql_stream_labels
 
 from components.logging_stack import FALCO_LOG_CRITICAL_LOGQL
 
@@ -50,10 +50,7 @@ FALCO_041_NOTICE_LINE = (
 # Falco's own messages on stderr (userspace/engine/logger.cpp: "%a %b %d %H:%M:%S %Y: ").
 FALCO_STDERR_LINE = "Fri Nov 27 17:00:00 2026: Falco version: 0.44.1 (x86_64)"
 
-needs_logql = pytest.mark.skipif(
-    not logql_available(),
-    reason="Node.js and tests/support/logql/node_modules (npm ci --prefix tests/support/logql) are needed",
-)
+needs_logql = pytest.mark.usefixtures("needs_node_logql")
 
 
 def docs_event(stack) -> dict:

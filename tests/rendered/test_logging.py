@@ -5,7 +5,7 @@ import json
 import pytest
 from alloy_syntax import parse
 from log_sources import alloy_config, collector_ship, loki_config, parse_selector, promtail_config, promtail_ship
-from queries import logql_available, logql_errors
+from queries import logql_errors
 from rendering import render_stack
 
 # From the committed stack files: dev (and dev with the tutorial profile) keep a week on 5Gi,
@@ -87,7 +87,7 @@ def test_the_walkthrough_query_finds_etcds_compaction_line(stack):
     assert not any(query.matches(s.entry) for s in collector_ship(stack, ETCD, "apply request took too long"))
 
 
-@pytest.mark.skipif(not logql_available(), reason="Node.js and tests/support/logql/node_modules are needed")
+@pytest.mark.usefixtures("needs_node_logql")
 def test_the_collectors_match_selectors_are_valid_logql(stack):
     config = alloy_config(stack)
     if config is None:

@@ -5,17 +5,18 @@ every port its ServiceMonitors and scrape annotations name, and a pod anywhere e
 reaches none of it."""
 
 import copy
+import re
 
 import pytest
 from documents import text
 from harness import Secret, run_program
 from netpol import OUTSIDE, NetworkPolicies, Source, kube_rbac_proxied, service_targets, url_targets
 from references import selects
-from rendering import Obj, render_stack
+from rendering import STACKS, Obj, render_stack
 
 # What the stack deploys into (its Namespace objects); Services the monitoring chart puts in
 # kube-system select the cluster's own pods (CoreDNS, etcd, ...), which the stack does not own.
-INTRUDER = Source("a pod in namespace default", "default", {"app": "intruder"})
+INTRUDER = Source("a pod with no labels in namespace default", "default", {})
 # The one port a stack opens to everyone on purpose: Grafana's, behind its NodePort (dev).
 USER_FACING = {"monitoring/kube-prometheus-stack-grafana:http-web -> kube-prometheus-stack-grafana:3000"}
 # Ports Prometheus scrapes in each profile, besides the baseline's own (Grafana, Prometheus,
@@ -49,49 +50,170 @@ def stack_service_ports(stack):
                 yield service, port, service_targets(stack, service, port)
 
 
-def fenced_by_policy(policies, target):
-    """Some ingress policy selecting the pod has a rule admitting somebody on that port."""
-    return not target.workload.pod.get("hostNetwork") and any(
-        policies.port_matches(rule.get("ports"), target.workload, target.port, target.protocol)
-        for policy in policies.selecting(target.workload)
-        for rule in policy.body["spec"].get("ingress") or []
-    )
-
-
 def workload(stack, kind, name):
     (found,) = [w for w in stack.workloads() if w.owner.kind == kind and w.owner.name == name]
     return found
 
 
+# Who each port of the stack is for, from the user's side: (pod owner, container port) ->
+# clients, by the names `clients` resolves. A port missing here fails the fencing test: a new
+# listener must say who may reach it.
+INTENDED = [
+    (r"loki(-backend|-read|-write)?", 9095, ("loki",)),  # gRPC between Loki's targets
+    (r"loki(-backend|-read|-write)?", 7946, ("loki",)),  # memberlist gossip
+    (r"loki-(chunks|results)-cache", 11211, ("loki",)),
+    (r"loki-(chunks|results)-cache", 9150, ("prometheus",)),  # memcached's exporter
+    (r"loki", 3100, ("collector", "grafana", "falcosidekick")),  # one Loki serves pushes and queries
+    (r"loki-write", 3100, ("collector", "falcosidekick")),
+    (r"loki-read", 3100, ("grafana",)),
+    (r"loki-backend", 3100, ("loki",)),
+    (r"alloy", 12345, ("prometheus",)),
+    (r"kube-prometheus-stack-grafana", 3000, ("grafana users", "prometheus")),
+    (r"kube-prometheus-stack-prometheus", 9090, ("grafana", "prometheus")),
+    (r"kube-prometheus-stack-prometheus", 8080, ("prometheus",)),  # the config reloader's metrics
+    (r"kube-prometheus-stack-(operator|kube-state-metrics)", 8080, ("prometheus",)),
+    (r"falcosidekick", 2801, ("falco",)),  # the mTLS port
+    (r"falcosidekick", 2810, ("prometheus",)),
+    (r"falco", 8765, ("prometheus",)),
+    (r"falco", 5060, ("falco-exporter",)),  # tutorial: gRPC over mTLS
+    (r"falco-exporter", 9376, ("prometheus",)),
+]
+
+
+def intended(target) -> tuple[str, ...] | None:
+    found = [
+        c for owner, port, c in INTENDED if re.fullmatch(owner, target.workload.owner.name) and port == target.port
+    ]
+    return found[0] if found else None
+
+
+def clients(stack, name: str) -> list[Source]:
+    """The pods (or, for dev's NodePort, the outside) that ``name`` stands for in ``INTENDED``."""
+    if name == "grafana users":
+        if stack.get("Service", "kube-prometheus-stack-grafana").body["spec"].get("type") == "NodePort":
+            return [OUTSIDE]
+        controller = STACKS[stack.name][1]["monitoring"]["grafanaIngress"]["controllerNamespace"]
+        return [Source("the ingress controller", controller, {"app.kubernetes.io/name": "ingress-nginx"})]
+    owners = {
+        "prometheus": [("Prometheus", "kube-prometheus-stack-prometheus")],
+        "grafana": [("Deployment", "kube-prometheus-stack-grafana")],
+        "collector": [("DaemonSet", "alloy"), ("DaemonSet", "loki-promtail")],
+        "falcosidekick": [("Deployment", "falcosidekick")],
+        "falco": [("DaemonSet", "falco")],
+        "falco-exporter": [("DaemonSet", "falco-exporter")],
+    }
+    if name == "loki":  # Loki's own targets
+        found = [
+            w
+            for w in stack.workloads()
+            if w.owner.source == "loki"
+            and w.owner.kind in ("StatefulSet", "Deployment")
+            and "cache" not in w.owner.name
+        ]
+    else:
+        found = [w for w in stack.workloads() if (w.owner.kind, w.owner.name) in owners[name]]
+    return [Source.of(w) for w in found]
+
+
+def strangers(target) -> list[Source]:
+    """Pods nobody meant to reach ``target``: one with no labels in another namespace, one
+    with no labels in the target's own, and a client outside the cluster."""
+    return [
+        INTRUDER,
+        Source(f"a pod with no labels in namespace {target.workload.owner.namespace}", target.workload.owner.namespace),
+        OUTSIDE,
+    ]
+
+
+def fence_problems(stack, policies, target) -> list[str]:
+    """Why ``target`` is not fenced: a stranger it admits, an intended client it refuses.
+    Where the outside is an intended client (dev's NodePort), nobody is a stranger."""
+    wanted = intended(target)
+    if wanted is None:
+        return [f"{target}: no intended client known (add the port to INTENDED)"]
+    problems = []
+    intended_sources = [source for name in wanted for source in clients(stack, name)]
+    assert intended_sources, f"{target}: none of {wanted} runs in {stack.name}"
+    if OUTSIDE not in intended_sources:
+        problems += [
+            f"{target} admits {s.what}" for s in strangers(target) if policies.admits(s, target.workload, target.port)
+        ]
+    problems += [
+        f"{target} refuses {s.what}" for s in intended_sources if not policies.admits(s, target.workload, target.port)
+    ]
+    return problems
+
+
 def fencing(stack):
-    """The stack's Service ports: (fenced by a policy, fenced by kube-rbac-proxy, open)."""
+    """The stack's Service ports: (fenced by NetworkPolicies, fenced by kube-rbac-proxy, open).
+    A port is fenced by policies when, as NetworkPolicies are evaluated, every pod behind it
+    refuses strangers and admits its intended clients (Grafana's NodePort in dev is meant for
+    anyone: it admits the outside); a port on the host network, where no policy applies, is
+    fenced when kube-rbac-proxy serves it. ``open`` lists each other port with its problems."""
     policies = NetworkPolicies(stack.objects)
     by_policy, by_proxy, open_ = [], [], []
     for service, port, targets in stack_service_ports(stack):
         assert targets, f"{service} port {port} reaches no pod"
         label = f"{service.namespace}/{service.name}:{port.get('name') or port['port']}"
-        if all(fenced_by_policy(policies, t) for t in targets):
-            by_policy.append(label)
-        elif all(t.workload.pod.get("hostNetwork") and kube_rbac_proxied(t) for t in targets):
-            by_proxy.append(label)
+        if all(t.workload.pod.get("hostNetwork") for t in targets):
+            (by_proxy if all(kube_rbac_proxied(t) for t in targets) else open_).append(label)
+            continue
+        problems = [p for t in targets for p in fence_problems(stack, policies, t)]
+        if problems:
+            open_.append(f"{label}: {'; '.join(problems)}")
         else:
-            open_.append(label)
+            by_policy.append(label)
     return by_policy, by_proxy, open_
 
 
 def test_every_stack_owned_service_port_is_fenced(stack, capsys):
     by_policy, by_proxy, open_ = fencing(stack)
     total = len(by_policy) + len(by_proxy) + len(open_)
+    assert total and by_policy
     share = 100 * (len(by_policy) + len(by_proxy)) / total
     with capsys.disabled():
         fenced = len(by_policy) + len(by_proxy)
         print(
             f"\n{stack.name}: {fenced}/{total} stack-owned Service ports fenced ({share:.0f}%): "
-            f"{len(by_policy)} by an ingress NetworkPolicy, {len(by_proxy)} on the host network by kube-rbac-proxy "
+            f"{len(by_policy)} by ingress NetworkPolicies, {len(by_proxy)} on the host network by kube-rbac-proxy "
             f"({', '.join(by_proxy)})"
         )
     assert open_ == []
     assert share == 100
+
+
+def test_only_grafanas_nodeport_is_open_to_anyone(stack):
+    """The one port meant for anyone is the one a NodePort Service exposes (dev); prod has none."""
+    policies = NetworkPolicies(stack.objects)
+    exposed = {
+        str(t)
+        for service, _, targets in stack_service_ports(stack)
+        if service.body["spec"].get("type") in ("NodePort", "LoadBalancer")
+        for t in targets
+    }
+    admitting_outside = {
+        str(t)
+        for _, _, targets in stack_service_ports(stack)
+        for t in targets
+        if not t.workload.pod.get("hostNetwork") and policies.admits(OUTSIDE, t.workload, t.port)
+    }
+    expected = USER_FACING if stack.name.startswith("dev") else set()
+    assert exposed == admitting_outside == expected
+
+
+def test_a_port_open_to_anyone_is_not_fenced():
+    """The check above on a policy written here: a rule listing the port with no ``from``
+    admits everyone, so the port is open, whatever else selects the pod."""
+    stack = render_stack("dev")
+    cache = next(o for o in stack.objects if o.kind == "NetworkPolicy" and o.name == "loki-cache-metrics")
+    body = copy.deepcopy(cache.body)
+    for rule in body["spec"]["ingress"]:
+        rule.pop("from", None)
+    broken = copy.copy(stack)
+    broken.objects = [o for o in stack.objects if o is not cache] + [Obj("program", body)]
+    _, _, open_ = fencing(broken)
+    assert open_ and all("loki-chunks-cache" in o or "loki-results-cache" in o for o in open_), open_
+    assert any(f"admits {INTRUDER.what}" in o for o in open_)
 
 
 def test_the_docs_give_each_stacks_fenced_ports():
@@ -133,7 +255,9 @@ def test_falcosidekick_can_push_falcos_events_to_loki():
     stack = render_stack("dev")
     policies = NetworkPolicies(stack.objects)
     sidekick = Source.of(workload(stack, "Deployment", "falcosidekick"))
-    for target in url_targets(stack, stack.run.exports["lokiPushUrl"].value):
+    targets = url_targets(stack, stack.run.exports["lokiPushUrl"].value)
+    assert targets
+    for target in targets:
         assert policies.admits(sidekick, target.workload, target.port), target
 
 
@@ -154,9 +278,15 @@ def test_scalable_loki_splits_pushes_from_queries():
     policies = NetworkPolicies(stack.objects)
     alloy = Source.of(workload(stack, "DaemonSet", "alloy"))
     grafana = Source.of(workload(stack, "Deployment", "kube-prometheus-stack-grafana"))
-    for target in url_targets(stack, stack.run.exports["lokiQueryUrl"].value):
+    queried = url_targets(stack, stack.run.exports["lokiQueryUrl"].value)
+    pushed = url_targets(stack, stack.run.exports["lokiPushUrl"].value)
+    assert queried and pushed
+    assert {t.workload.owner.name for t in queried}.isdisjoint({t.workload.owner.name for t in pushed})
+    for target in queried:
+        assert policies.admits(grafana, target.workload, target.port), target
         assert not policies.admits(alloy, target.workload, target.port), target
-    for target in url_targets(stack, stack.run.exports["lokiPushUrl"].value):
+    for target in pushed:
+        assert policies.admits(alloy, target.workload, target.port), target
         assert not policies.admits(grafana, target.workload, target.port), target
 
 

@@ -19,8 +19,10 @@ def levels(stack):
 
 def test_every_pod_passes_its_namespaces_level(stack, capsys):
     enforced = levels(stack)
+    workloads = list(stack.workloads())
+    assert enforced and workloads
     failing = []
-    for workload in stack.workloads():
+    for workload in workloads:
         level = enforced.get(workload.owner.namespace)
         assert level is not None, f"{workload.owner} runs in a namespace the stack does not label"
         failing += [f"{workload.owner}: {v}" for v in workload_violations(workload, level)]
@@ -47,7 +49,9 @@ def test_only_falcos_namespace_is_privileged_and_says_why(stack):
 
 
 def test_the_labels_enforce_audit_and_warn_at_the_version_checked_here(stack):
-    for namespace in (o for o in stack.objects if o.kind == "Namespace" and o.source == "program"):
+    namespaces = [o for o in stack.objects if o.kind == "Namespace" and o.source == "program"]
+    assert namespaces
+    for namespace in namespaces:
         labels = namespace.labels
         level = labels[f"{LABEL}/enforce"]
         for mode in ("enforce", "audit", "warn"):

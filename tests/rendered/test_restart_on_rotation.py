@@ -2,18 +2,9 @@
 and no other: the Chart's transforms, applied as the engine applies them to each rendered
 object, put the certificates' checksum on exactly those pod templates."""
 
+from references import secrets_mounted
+
 from components.pki import CHECKSUM_ANNOTATION
-
-
-def mounted_secrets(pod: dict) -> set[str]:
-    names = set()
-    for volume in pod.get("volumes") or []:
-        if "secret" in volume:
-            names.add(volume["secret"]["secretName"])
-        for source in (volume.get("projected") or {}).get("sources") or []:
-            if "secret" in source:
-                names.add(source["secret"]["name"])
-    return names
 
 
 def test_the_pods_that_mount_the_mtls_material_and_only_they_restart_on_renewal(stack):
@@ -29,7 +20,7 @@ def test_the_pods_that_mount_the_mtls_material_and_only_they_restart_on_renewal(
         if CHECKSUM_ANNOTATION in annotations:
             assert len(annotations[CHECKSUM_ANNOTATION]) == 64, annotations  # a sha256, resolved
             annotated.add(str(owner))
-        if mounted_secrets(workload.pod) & tls_secrets:
+        if secrets_mounted(workload.pod) & tls_secrets:
             mounting.add(str(owner))
     assert mounting, "no workload mounts the mTLS Secrets"
     assert annotated == mounting

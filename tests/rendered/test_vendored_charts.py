@@ -25,7 +25,9 @@ def test_every_vendored_archive_is_pinned():
 
 
 def test_the_program_deploys_every_chart_from_its_archive_without_a_repository(stack):
-    for release, registration in stack.run.charts().items():
+    charts = stack.run.charts()
+    assert charts
+    for release, registration in charts.items():
         inputs = registration.plain_inputs()
         assert inputs["chart"] == str(stack.releases[release].chart.archive)
         assert "repositoryOpts" not in inputs and "version" not in inputs, release

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +19,15 @@ from typing import Any
 
 import yaml
 from harness import ProgramRun
+from tools import PROMTOOL
 
 RULE_GROUP = "grafana:alerting/ruleGroup:RuleGroup"
 OPERATORS = {"gt": ">", "lt": "<"}
 
 
 def promtool() -> tuple[str | None, str]:
-    """(path of promtool, or None; why not)."""
-    path = shutil.which("promtool")
-    if path is None:
-        return None, (
-            "promtool is not installed (Debian's `prometheus` package; scripts/test.sh installs it with apt-get "
-            "where it can)"
-        )
-    return path, ""
+    """(path of promtool, or None; why not): tests/support/tools.py's finder."""
+    return PROMTOOL.find().path, PROMTOOL.missing() or ""
 
 
 def alert_name(title: str) -> str:

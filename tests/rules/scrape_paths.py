@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import pytest
 import yaml
 from harness import Secret
-from rendering import find_helm, render_config, render_stack
+from rendering import render_config, render_stack
 
 # prometheus-community/helm-charts charts/prometheus 29.27.0 values.yaml, scrapeConfigs.
 # (Chart versions before 15.0.0 named these labels kubernetes_namespace, kubernetes_name and
@@ -525,9 +524,6 @@ def _kube_state_metrics(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def scraped(path_key: str, profile: str) -> ScrapedCluster:
     """The cluster as ``path_key``'s Prometheus scrapes it: the stack's objects, that
     Prometheus' kube-state-metrics, and a copy of the Falco namespace as another team's."""
-    helm, why = find_helm()
-    if helm is None:
-        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
     path = PATHS[path_key]
     baseline = [o.body for o in render_stack(BASELINE_STACKS[profile]).objects]
     if path_key == "operator":

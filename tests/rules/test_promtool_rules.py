@@ -38,7 +38,7 @@ from components.falco_metrics import (
 )
 
 PROMTOOL, WHY_NOT = promtool()
-pytestmark = pytest.mark.skipif(PROMTOOL is None, reason=WHY_NOT)
+pytestmark = pytest.mark.usefixtures("needs_promtool")
 
 STEP = "15s"
 MINUTES = 20

@@ -138,6 +138,32 @@ def _keyed(index: Index, kind: str, ns: str | None, name: str, keys: Iterable[st
             yield f"{kind} {ns}/{name} has no key {key!r} (it has {sorted(have)})"
 
 
+def secrets_mounted(pod: Mapping[str, Any]) -> set[str]:
+    """The Secrets a pod spec mounts: secret volumes and the secret sources of projected ones."""
+    names = set()
+    for volume in pod.get("volumes") or []:
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    return names
+
+
+def secrets_read(workload: Workload) -> set[str]:
+    """The Secrets a workload's pods read: mounted (``secrets_mounted``), or in their
+    containers' environment (envFrom, or an env value from a secretKeyRef)."""
+    names = secrets_mounted(workload.pod)
+    for container in workload.containers():
+        names |= {ref["secretRef"]["name"] for ref in container.get("envFrom") or [] if "secretRef" in ref}
+        names |= {
+            env["valueFrom"]["secretKeyRef"]["name"]
+            for env in container.get("env") or []
+            if "secretKeyRef" in (env.get("valueFrom") or {})
+        }
+    return names
+
+
 def pod_references(index: Index, workload: Workload) -> Iterator[str]:
     pod, ns = workload.pod, workload.owner.namespace
     account = pod.get("serviceAccountName") or "default"

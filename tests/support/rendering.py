@@ -12,21 +12,20 @@ test session.
 
 from __future__ import annotations
 
+import copy
 import json
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 from harness import ROOT, ProgramRun, Secret, environment_config, kubernetes_type, run_program
+from tools import require_helm
 
 from components.charts import PINNED_CHARTS, PinnedChart
 
@@ -35,9 +34,6 @@ KUBERNETES_VERSION = "1.33"
 # `pulumi up` sees. The first one on a fresh cluster sees none of them.
 CRD_API_VERSIONS = ("monitoring.coreos.com/v1",)
 HOOK = "helm.sh/hook"
-# Helm 3.18.0 reads a 0 in a chart's values.yaml as true (helm/helm#30918).
-REFUSED_HELM = {"v3.18.0"}
-LOCAL_HELM = ROOT / ".tools" / "helm" / "helm"  # installed by scripts/test.sh
 
 # The committed stacks, as the tests render them: (stack, config).
 STACKS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -84,31 +80,59 @@ def load_documents(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
 
 
-# -- Helm ------------------------------------------------------------------------------------
+# -- renders shared by every test ------------------------------------------------------------
+
+_SHARED = (
+    "a cached render is shared by every test of the session: change a copy (copy.deepcopy gives a plain, "
+    "mutable one), not the render"
+)
 
 
-def helm_version(binary: str) -> str:
-    out = subprocess.run([binary, "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True)
-    return out.stdout.strip()
+class FrozenDict(dict):
+    """A mapping of a cached render: reading works as on a dict (json, yaml, ==, isinstance),
+    changing it raises; ``copy.deepcopy`` gives a plain dict to change."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(_SHARED)
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
 
 
-@cache
-def find_helm() -> tuple[str | None, str]:
-    """(path of a usable Helm 3, or None; why not): $RUNTIME_DEFENSE_HELM, else the one on
-    PATH, else the one scripts/test.sh installs into .tools/."""
-    candidates = [os.environ.get("RUNTIME_DEFENSE_HELM"), shutil.which("helm"), str(LOCAL_HELM)]
-    seen = []
-    for candidate in candidates:
-        if not candidate or not Path(candidate).is_file():
-            continue
-        version = helm_version(candidate)
-        if version.startswith("v3.") and version not in REFUSED_HELM:
-            return candidate, ""
-        seen.append(f"{candidate} is {version}")
-    return None, (
-        "no usable Helm 3 (scripts/test.sh installs 3.17.2 into .tools/helm; 3.18.0 misreads values)"
-        + (f": {', '.join(seen)}" if seen else "")
-    )
+class FrozenList(list):
+    """A list of a cached render: see ``FrozenDict``."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(_SHARED)
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse  # type: ignore[assignment]
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(value, memo) for value in self]
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with every dict and list in it frozen (a render, cached once per session, is
+    read by every test; one that changed it would change what the tests after it see)."""
+    if isinstance(value, dict):
+        return FrozenDict({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return FrozenList(freeze(item) for item in value)
+    return value
+
+
+for _dumper in {yaml.SafeDumper, getattr(yaml, "CSafeDumper", yaml.SafeDumper)}:
+    _dumper.add_representer(FrozenDict, yaml.representer.SafeRepresenter.represent_dict)
+    _dumper.add_representer(FrozenList, yaml.representer.SafeRepresenter.represent_list)
 
 
 # -- releases and objects --------------------------------------------------------------------
@@ -174,10 +198,9 @@ def releases(run: ProgramRun) -> dict[str, Release]:
 def helm_template(
     release: Release, api_versions: tuple[str, ...] = CRD_API_VERSIONS, crds: bool = True
 ) -> list[dict[str, Any]]:
-    """`helm template` of one release, hooks included (callers split them off)."""
-    helm, why = find_helm()
-    if helm is None:
-        raise RuntimeError(why)
+    """`helm template` of one release, hooks included (callers split them off); without a
+    usable Helm the calling test is skipped (failed under CI=true, tests/support/tools.py)."""
+    helm = require_helm()
     with tempfile.TemporaryDirectory() as tmp:
         args = [
             helm,
@@ -230,7 +253,7 @@ class RenderedStack:
     objects: list[Obj]  # what the cluster receives
     hooks: list[Obj]  # rendered by the charts as Helm hooks: never applied by Chart v4
     # (kind, namespace, name) of each release's objects on a fresh cluster, before any CRD exists.
-    first_deploy: dict[str, set[tuple[str, str | None, str]]] = field(default_factory=dict)
+    first_deploy: dict[str, frozenset[tuple[str, str | None, str]]] = field(default_factory=dict)
 
     @property
     def profile(self) -> str:
@@ -401,6 +424,7 @@ def _render(
     only: tuple[str, ...] | None,
     reads: Mapping[tuple[str, str], dict] | None = None,
 ) -> RenderedStack:
+    require_helm()  # before the program runs, and here rather than in the rendering threads
     run = run_program(config, stack=stack, reads=reads)
     found = {release: r for release, r in releases(run).items() if only is None or release in only}
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -410,21 +434,25 @@ def _render(
     for release, (bodies, _) in rendered.items():
         for body in bodies:
             if is_hook(body):
-                hooks.append(Obj(release, body))
+                hooks.append(Obj(release, freeze(body)))
                 continue
             # The Chart's transforms (and its ancestors'), as the engine applies them to each object.
             metadata = body["metadata"]
             where = f"{metadata['namespace']}/{metadata['name']}" if metadata.get("namespace") else metadata["name"]
             type_ = kubernetes_type(body["apiVersion"], body["kind"])
-            objects.append(Obj(release, run.transformed(charts[release], type_, f"{release}:{where}", body)))
-    objects += [Obj("program", body) for body in run.manifests()]
+            transformed = run.transformed(charts[release], type_, f"{release}:{where}", body)
+            objects.append(Obj(release, freeze(transformed)))
+    objects += [Obj("program", freeze(body)) for body in run.manifests()]
     return RenderedStack(
         name=name,
         run=run,
-        releases=found,
-        objects=objects,
-        hooks=hooks,
-        first_deploy={release: first for release, (_, first) in rendered.items()},
+        releases={
+            release: Release(r.name, r.namespace, r.chart, freeze(r.values), r.values_files)
+            for release, r in found.items()
+        },
+        objects=FrozenList(objects),
+        hooks=FrozenList(hooks),
+        first_deploy={release: frozenset(first) for release, (_, first) in rendered.items()},
     )
 
 
