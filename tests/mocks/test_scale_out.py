@@ -161,9 +161,9 @@ def test_every_setting_of_the_prod_stack_file_takes_effect(prod):
         "logging.objectStorage.region": storage["s3"]["region"],
         "eventExport.replicas": prod.chart_values("falcosidekick")["replicaCount"],
         # The runtime's socket is the one the container plugin asks (containerd: the CRI engine's).
-        "falco.containerRuntime": {
-            "/run/containerd/containerd.sock": "containerd"
-        }.get(prod.chart_values("falco")["collectors"]["containerEngine"]["engines"]["cri"]["sockets"][0]),
+        "falco.containerRuntime": {"/run/containerd/containerd.sock": "containerd"}.get(
+            prod.chart_values("falco")["collectors"]["containerEngine"]["engines"]["cri"]["sockets"][0]
+        ),
         "pki.validityHours": {int(c["validityPeriodHours"]) for c in certificates.values()}.pop(),
         "pki.earlyRenewalHours": {int(c["earlyRenewalHours"]) for c in certificates.values()}.pop(),
     }

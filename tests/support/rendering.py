@@ -254,6 +254,7 @@ class RenderedStack:
     hooks: list[Obj]  # rendered by the charts as Helm hooks: never applied by Chart v4
     # (kind, namespace, name) of each release's objects on a fresh cluster, before any CRD exists.
     first_deploy: dict[str, frozenset[tuple[str, str | None, str]]] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)  # the program's keys it was rendered with
 
     @property
     def profile(self) -> str:
@@ -453,6 +454,7 @@ def _render(
         objects=FrozenList(objects),
         hooks=FrozenList(hooks),
         first_deploy={release: frozenset(first) for release, (_, first) in rendered.items()},
+        config=freeze(config),
     )
 
 
