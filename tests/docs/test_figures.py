@@ -60,9 +60,11 @@ from rendering import (
 )
 
 from components import fleet_sizing
+from components.alerts import SPOKE_SILENT
 from components.charts import FALCO, FALCO_EXPORTER, LOKI, PINNED_CHARTS, PinnedChart
 from components.falco_host import PREFLIGHT
 from components.falco_metrics import CRITICAL_AND_ABOVE_NUMBERS, DROPPED_SHARE, DROPS_WINDOW, SETTLE, WINDOW
+from components.fleet_hub import fleet_shape
 from components.pki_config import KEY_ALGORITHMS
 
 HERE = "tests/docs/test_figures.py"
@@ -962,6 +964,33 @@ def test_the_start_up_target():
 
 # -- the fleet ------------------------------------------------------------------------------
 
+FLEET = "docs/fleet.md"
+NODES_PER_CLUSTER = claim(
+    r"^\| `fleet\.nodesPerCluster` \| hub \| `(\d+)` \| (\d+)-(\d+):",
+    "test_the_fleet_configuration_figures",
+    within=(FLEET, None),
+)
+RECEIVER_PORT_RANGE = claim(
+    r"^\| `fleet\.receiverPorts\.<spoke>` \| hub \| [^|\n]* \| (\d+)-(\d+):",
+    "test_the_fleet_configuration_figures",
+    within=(FLEET, None),
+)
+SPOKE_INDEX = claim(
+    r"--path 'fleet\.spokes\[(\d+)\]' (\S+)", "test_a_spoke_added_goes_after_the_committed_ones", within=(FLEET, None)
+)
+SPOKE_SILENCE = claim(
+    r"(\d+)-minute window, held for (\d+) minutes?\b", "test_the_spoke_silence_figures", within=(FLEET, None)
+)
+AGENT_INTERVAL = claim(
+    r"the agent scrapes every (\d+) s\b", "test_the_spoke_agents_scrape_interval", within=(FLEET, None)
+)
+claim(r"\bStep (\d+) alone\b", "not a figure: a step of the list above", within=(FLEET, None))
+claim(
+    r"the hub answers with (401)\b",
+    "not a figure: an HTTP status (what nginx's auth_basic answers a user it refuses)",
+    within=(FLEET, None),
+)
+
 SIZING = "docs/fleet-sizing.md"
 SIZING_TESTS = "tests/fleet/test_sizing.py"
 claim(
@@ -1055,6 +1084,77 @@ def scrape_intervals(objects: list[dict[str, Any]]) -> dict[str, str | None]:
         if o["kind"] in ("ServiceMonitor", "PodMonitor")
         for e in o["spec"].get("endpoints") or o["spec"].get("podMetricsEndpoints") or []
     }
+
+
+def test_the_fleet_configuration_figures():
+    """fleet.nodesPerCluster's range and fleet.receiverPorts' from the errors a bad value gets
+    on a hub; nodesPerCluster's default from what a hub without it registers."""
+    bad = hub_config()
+    bad["fleet"] = {**bad["fleet"], "nodesPerCluster": "x", "receiverPorts": {"spoke-a": "x"}}
+    problems = str(run_program(bad, stack="hub", expect_error=True).error)
+
+    def allowed(key: str) -> list[int]:
+        found_range = re.search(
+            rf'runtime-defense:{re.escape(key)} = "x": must be a whole number from (\d+) to (\d+)', problems
+        )
+        assert found_range, f"{key}: no range in {problems}"
+        return [int(found_range[1]), int(found_range[2])]
+
+    # Ten years' retention: each node more grows the hub Prometheus's volume (the shape only
+    # grows with the fleet, tests/fleet/test_sizing.py), so the volume tells the node count.
+    unset = hub_config()
+    unset["fleet"] = {k: v for k, v in unset["fleet"].items() if k != "nodesPerCluster"}
+    unset["logging"] = {**unset["logging"], "retention": "10y"}
+    spec = run_program(unset, stack="hub").chart_values("kube-prometheus-stack")["prometheus"]["prometheusSpec"]
+    registered = mebibytes(spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"])
+    spokes = len(unset["fleet"]["spokes"])
+
+    def volume(nodes: int) -> float:
+        return mebibytes(fleet_shape(spokes, nodes, "10y").prometheus_volume)
+
+    for match in found(NODES_PER_CLUSTER, only=FLEET):
+        default, low, high = numbers(match)
+        assert [low, high] == allowed("fleet.nodesPerCluster")
+        assert registered == volume(default), match[0]
+        assert all(volume(n) != registered for n in (default - 1, default + 1) if low <= n <= high)
+    for match in found(RECEIVER_PORT_RANGE, only=FLEET):
+        assert numbers(match) == allowed("fleet.receiverPorts.spoke-a")
+
+
+def test_a_spoke_added_goes_after_the_committed_ones():
+    """`pulumi config set --path 'fleet.spokes[n]'` adds a spoke where n is the count of those
+    Pulumi.hub.yaml admits (a smaller n would replace one of them)."""
+    admitted = environment_config("hub")["fleet"]["spokes"]
+    for match in found(SPOKE_INDEX, only=FLEET):
+        assert int(match[1]) == len(admitted) and match[2] not in admitted, (match[0], admitted)
+
+
+def test_the_spoke_silence_figures():
+    """The hub's "Spoke stopped sending": the window its query reads and how long it is pending."""
+    (rule,) = [
+        r
+        for g in hub_run().of_type("grafana:alerting/ruleGroup:RuleGroup")
+        for r in g.plain("rules")
+        if r["name"] == SPOKE_SILENT
+    ]
+    query = json.loads({d["refId"]: d for d in rule["datas"]}["A"]["model"])["expr"]
+    windows = set(re.findall(r"absent_over_time\([^()]*\[(\d+)m\]\)", query))
+    for match in found(SPOKE_SILENCE, only=FLEET):
+        window, pending = numbers(match)
+        assert windows == {str(window)}, query
+        assert rule["for"] == f"{pending}m"
+
+
+def test_the_spoke_agents_scrape_interval():
+    """The spoke's Prometheus agent scrapes at its interval, and no ServiceMonitor or PodMonitor
+    on the spoke scrapes at another."""
+    objects = spoke_scrapes()
+    (agent,) = [o for o in objects if o["kind"] == "PrometheusAgent"]
+    intervals = scrape_intervals(objects)
+    assert intervals
+    for match in found(AGENT_INTERVAL, only=FLEET):
+        assert agent["spec"]["scrapeInterval"] == f"{match[1]}s"
+        assert set(intervals.values()) <= {None, f"{match[1]}s"}, intervals
 
 
 def test_the_falco_service_monitor_intervals():
