@@ -4,12 +4,14 @@ default or a range) is derived from what it describes and compared: the pin tabl
 registers, its configuration errors, the workflows and the scripts. Each check finds its
 figures with a pattern (`claim`); `test_every_figure_is_checked` fails on any figure in
 README.md, CONTRIBUTING.md or docs/ that no claim covers, so a new figure comes with its
-check, or is not stated. The footprint, the fenced ports and the latency budget are checked
-where they are computed (the claims name those tests).
+check, or is not stated. The footprint, the fenced ports, the latency budget and the fleet's
+sizing model are checked where they are computed (the claims name those tests).
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import os
 import re
@@ -19,17 +21,20 @@ import subprocess
 import tarfile
 import tempfile
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from documents import (
     LINK_TARGET,
     Span,
     blank,
     documents,
+    figure_phrase,
     group_spans,
     name,
     section,
@@ -39,13 +44,33 @@ from documents import (
     unchecked,
 )
 from falco_pod import least_capabilities, sys_admin_several_runtimes
+<<<<<<< HEAD
 from harness import ROOT, Secret, environment_config, run_program
 from rendering import KUBERNETES_VERSION, mebibytes, millicores
 from tools import LOCAL_HELM, helm_version
+=======
+from fleet import HUB_STACK, hub_config
+from harness import ROOT, ProgramRun, Secret, environment_config, kubernetes_type, run_program, stack_reference
+from rendering import (
+    KUBERNETES_VERSION,
+    LOCAL_HELM,
+    find_helm,
+    helm_template,
+    helm_version,
+    is_hook,
+    mebibytes,
+    millicores,
+    normalize,
+    releases,
+)
+>>>>>>> fleet-figures
 
+from components import fleet_sizing
+from components.alerts import SPOKE_SILENT
 from components.charts import FALCO, FALCO_EXPORTER, LOKI, PINNED_CHARTS, PinnedChart
 from components.falco_host import PREFLIGHT
 from components.falco_metrics import CRITICAL_AND_ABOVE_NUMBERS, DROPPED_SHARE, DROPS_WINDOW, SETTLE, WINDOW
+from components.fleet_hub import fleet_shape
 from components.pki_config import KEY_ALGORITHMS
 
 HERE = "tests/docs/test_figures.py"
@@ -941,6 +966,227 @@ def test_the_start_up_target():
     benchmark = (ROOT / "benchmarks" / "startup.py").read_text()
     for match in found(STARTUP_TARGET):
         assert f"TARGET_RATIO = {match[1]}\n" in benchmark
+
+
+# -- the fleet ------------------------------------------------------------------------------
+
+FLEET = "docs/fleet.md"
+NODES_PER_CLUSTER = claim(
+    r"^\| `fleet\.nodesPerCluster` \| hub \| `(\d+)` \| (\d+)-(\d+):",
+    "test_the_fleet_configuration_figures",
+    within=(FLEET, None),
+)
+RECEIVER_PORT_RANGE = claim(
+    r"^\| `fleet\.receiverPorts\.<spoke>` \| hub \| [^|\n]* \| (\d+)-(\d+):",
+    "test_the_fleet_configuration_figures",
+    within=(FLEET, None),
+)
+SPOKE_INDEX = claim(
+    r"--path 'fleet\.spokes\[(\d+)\]' (\S+)", "test_a_spoke_added_goes_after_the_committed_ones", within=(FLEET, None)
+)
+SPOKE_SILENCE = claim(
+    r"(\d+)-minute window, held for (\d+) minutes?\b", "test_the_spoke_silence_figures", within=(FLEET, None)
+)
+AGENT_INTERVAL = claim(
+    r"the agent scrapes every (\d+) s\b", "test_the_spoke_agents_scrape_interval", within=(FLEET, None)
+)
+claim(r"\bStep (\d+) alone\b", "not a figure: a step of the list above", within=(FLEET, None))
+claim(
+    r"the hub answers with (401)\b",
+    "not a figure: an HTTP status (what nginx's auth_basic answers a user it refuses)",
+    within=(FLEET, None),
+)
+
+SIZING = "docs/fleet-sizing.md"
+SIZING_TESTS = "tests/fleet/test_sizing.py"
+claim(
+    r"<!-- fleet-sizing-table:start -->\n([\s\S]*?)<!-- fleet-sizing-table:end -->",
+    f"{SIZING_TESTS}::test_the_docs_table_is_the_generated_one",
+    within=(SIZING, None),
+)
+claim(
+    r"^\| `\w+` \| ([0-9.,]+) \|",
+    f"{SIZING_TESTS}::test_the_docs_rates_are_the_stated_ones",
+    within=(SIZING, None),
+)
+claim(
+    r"sizing_table\(\[\((\d+), (\d+)\)\], retention_days=(\d+)\)",
+    f"{SIZING_TESTS}::test_the_docs_commands_print_the_tables",
+    within=(SIZING, None),
+)
+
+
+def phrases_checked_by(path: str, function: str) -> list[str]:
+    """The phrases (``{}`` where a figure stands) the dict ``function`` of ``path`` returns,
+    each with the figures a test there compares with their source."""
+    tree = ast.parse((ROOT / path).read_text())
+    (defined,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    (returned,) = [n.value for n in ast.walk(defined) if isinstance(n, ast.Return)]
+    assert isinstance(returned, ast.Dict) and returned.keys, f"{path}::{function} returns no dict of phrases"
+    phrases = [ast.literal_eval(key) for key in returned.keys if key is not None]
+    assert all(isinstance(p, str) and "{}" in p for p in phrases), phrases
+    return phrases
+
+
+for phrase in phrases_checked_by(SIZING_TESTS, "stated_figures"):
+    claim(
+        figure_phrase(phrase).pattern,
+        f"{SIZING_TESTS}::test_the_figures_the_doc_states_are_the_models",
+        within=(SIZING, None),
+    )
+FALCO_MONITOR = claim(
+    r"ServiceMonitor defaults to (\d+) s: a spoke must set it to (\d+) s",
+    "test_the_falco_service_monitor_intervals",
+    within=(SIZING, None),
+)
+SIZING_RETENTION = claim(
+    r"`logging\.retention` of (\d+)h and Prometheus's (\d+)d",
+    "test_the_fleet_sizing_retention_is_the_stacks",
+    within=(SIZING, None),
+)
+claim(
+    r"_total\[(\d+)d\]", "not a figure: the range of a query the reader runs to measure a rate", within=(SIZING, None)
+)
+claim(
+    r'"How much RAM does Prometheus (\d+)\.x need', "not a figure: the title of a cited article", within=(SIZING, None)
+)
+claim(r"grafana/loki#(\d+)", "not a figure: an upstream pull request", within=(SIZING, None))
+
+
+@cache
+def hub_run() -> ProgramRun:
+    """The committed hub (Pulumi.hub.yaml, with its bucket's credentials), as the program registers it."""
+    return run_program(hub_config(), stack="hub")
+
+
+@cache
+def spoke_scrapes() -> list[dict[str, Any]]:
+    """The committed spoke-a's PrometheusAgent, ServiceMonitors and PodMonitors as its cluster
+    receives them: its charts rendered (without their CRDs, which scrape nothing) and the
+    objects the program writes, after the program's transforms."""
+    helm, why = find_helm()
+    if helm is None:
+        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
+    run = run_program(environment_config("spoke-a"), stack="spoke-a", reads=stack_reference(hub_run(), HUB_STACK))
+    charts, found = run.charts(), releases(run)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rendered = dict(zip(found, pool.map(lambda r: helm_template(r, crds=False), found.values()), strict=True))
+    kinds = {"PrometheusAgent", "ServiceMonitor", "PodMonitor"}
+    objects = [m for m in run.manifests() if m["kind"] in kinds]
+    for release, bodies in rendered.items():
+        for body in normalize(bodies, found[release].namespace):
+            if body["kind"] in kinds and not is_hook(body):
+                where = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+                type_ = kubernetes_type(body["apiVersion"], body["kind"])
+                objects.append(run.transformed(charts[release], type_, f"{release}:{where}", body))
+    return objects
+
+
+def scrape_intervals(objects: list[dict[str, Any]]) -> dict[str, str | None]:
+    """Each ServiceMonitor's and PodMonitor's endpoint interval (None: the agent's), by name and port."""
+    return {
+        f"{o['kind']} {o['metadata']['name']} {e.get('port') or e.get('targetPort')}": e.get("interval")
+        for o in objects
+        if o["kind"] in ("ServiceMonitor", "PodMonitor")
+        for e in o["spec"].get("endpoints") or o["spec"].get("podMetricsEndpoints") or []
+    }
+
+
+def test_the_fleet_configuration_figures():
+    """fleet.nodesPerCluster's range and fleet.receiverPorts' from the errors a bad value gets
+    on a hub; nodesPerCluster's default from what a hub without it registers."""
+    bad = hub_config()
+    bad["fleet"] = {**bad["fleet"], "nodesPerCluster": "x", "receiverPorts": {"spoke-a": "x"}}
+    problems = str(run_program(bad, stack="hub", expect_error=True).error)
+
+    def allowed(key: str) -> list[int]:
+        found_range = re.search(
+            rf'runtime-defense:{re.escape(key)} = "x": must be a whole number from (\d+) to (\d+)', problems
+        )
+        assert found_range, f"{key}: no range in {problems}"
+        return [int(found_range[1]), int(found_range[2])]
+
+    # Ten years' retention: each node more grows the hub Prometheus's volume (the shape only
+    # grows with the fleet, tests/fleet/test_sizing.py), so the volume tells the node count.
+    unset = hub_config()
+    unset["fleet"] = {k: v for k, v in unset["fleet"].items() if k != "nodesPerCluster"}
+    unset["logging"] = {**unset["logging"], "retention": "10y"}
+    spec = run_program(unset, stack="hub").chart_values("kube-prometheus-stack")["prometheus"]["prometheusSpec"]
+    registered = mebibytes(spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"])
+    spokes = len(unset["fleet"]["spokes"])
+
+    def volume(nodes: int) -> float:
+        return mebibytes(fleet_shape(spokes, nodes, "10y").prometheus_volume)
+
+    for match in found(NODES_PER_CLUSTER, only=FLEET):
+        default, low, high = numbers(match)
+        assert [low, high] == allowed("fleet.nodesPerCluster")
+        assert registered == volume(default), match[0]
+        assert all(volume(n) != registered for n in (default - 1, default + 1) if low <= n <= high)
+    for match in found(RECEIVER_PORT_RANGE, only=FLEET):
+        assert numbers(match) == allowed("fleet.receiverPorts.spoke-a")
+
+
+def test_a_spoke_added_goes_after_the_committed_ones():
+    """`pulumi config set --path 'fleet.spokes[n]'` adds a spoke where n is the count of those
+    Pulumi.hub.yaml admits (a smaller n would replace one of them)."""
+    admitted = environment_config("hub")["fleet"]["spokes"]
+    for match in found(SPOKE_INDEX, only=FLEET):
+        assert int(match[1]) == len(admitted) and match[2] not in admitted, (match[0], admitted)
+
+
+def test_the_spoke_silence_figures():
+    """The hub's "Spoke stopped sending": the window its query reads and how long it is pending."""
+    (rule,) = [
+        r
+        for g in hub_run().of_type("grafana:alerting/ruleGroup:RuleGroup")
+        for r in g.plain("rules")
+        if r["name"] == SPOKE_SILENT
+    ]
+    query = json.loads({d["refId"]: d for d in rule["datas"]}["A"]["model"])["expr"]
+    windows = set(re.findall(r"absent_over_time\([^()]*\[(\d+)m\]\)", query))
+    for match in found(SPOKE_SILENCE, only=FLEET):
+        window, pending = numbers(match)
+        assert windows == {str(window)}, query
+        assert rule["for"] == f"{pending}m"
+
+
+def test_the_spoke_agents_scrape_interval():
+    """The spoke's Prometheus agent scrapes at its interval, and no ServiceMonitor or PodMonitor
+    on the spoke scrapes at another."""
+    objects = spoke_scrapes()
+    (agent,) = [o for o in objects if o["kind"] == "PrometheusAgent"]
+    intervals = scrape_intervals(objects)
+    assert intervals
+    for match in found(AGENT_INTERVAL, only=FLEET):
+        assert agent["spec"]["scrapeInterval"] == f"{match[1]}s"
+        assert set(intervals.values()) <= {None, f"{match[1]}s"}, intervals
+
+
+def test_the_falco_service_monitor_intervals():
+    """The falco chart's own ServiceMonitor interval, and the one a spoke sets it to: the
+    interval the sizing model counts samples at (twice as long: half the samples)."""
+    default = yaml.safe_load(archive_file(FALCO, "values.yaml"))["serviceMonitor"]["interval"]
+    (falco,) = [v for k, v in scrape_intervals(spoke_scrapes()).items() if k.startswith("ServiceMonitor falco ")]
+    for match in found(FALCO_MONITOR, only=SIZING):
+        chart, spoke = numbers(match)
+        assert default == f"{chart}s"
+        assert falco == f"{spoke}s" == f"{fleet_sizing.RATES.scrape_interval_s:.0f}s"
+        assert spoke == 2 * chart, "Falco's samples double at the chart's default"
+
+
+def test_the_fleet_sizing_retention_is_the_stacks(rendered):
+    """The model's default retention is the stack's: `logging.retention` as Loki keeps it, and
+    Prometheus's retention as rendered; and its Falcosidekick replicas are eventExport.replicas'."""
+    days = inspect.signature(fleet_sizing.hub_load).parameters["retention_days"].default
+    loki = default_run().chart_values("loki")["loki"]["limits_config"]["retention_period"]
+    (prometheus,) = [o.body["spec"]["retention"] for o in rendered("dev").of_kind("Prometheus")]
+    for match in found(SIZING_RETENTION, only=SIZING):
+        hours, prometheus_days = numbers(match)
+        assert (loki, prometheus) == (f"{hours}h", f"{prometheus_days}d")
+        assert hours == 24 * days and prometheus_days == days
+    assert "`eventExport.replicas`' default" in text(SIZING)
+    assert default_run().chart_values("falcosidekick")["replicaCount"] == fleet_sizing.RATES.falcosidekick_replicas
 
 
 # -- checked where they are computed -----------------------------------------------------------

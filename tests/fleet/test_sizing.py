@@ -3,18 +3,25 @@
 Pure arithmetic and the vendored charts' files: no Helm, no program run.
 """
 
+import ast
+import contextlib
 import dataclasses
+import inspect
+import io
 import itertools
 import json
+import math
 import re
 import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
-from rendering import mebibytes
+from documents import figure_phrase
+from rendering import mebibytes, millicores
 
 from components import fleet_sizing as fs
+from components.charts import FALCO, FALCOSIDEKICK
 from components.config_reader import QUANTITY
 from components.scraping import service_monitor
 from components.sizing import SCALE_OUT, ContainerSize
@@ -356,46 +363,249 @@ def test_the_docs_rates_are_the_stated_ones():
         assert float(value.replace(",", "")) == getattr(fs.RATES, name), name
 
 
-def test_the_figures_the_doc_states_are_the_models():
-    load = fs.hub_load(100, 50)
+def shown(value: object) -> str:
+    """A figure as the doc writes it: 1,299, 99.5, 5 (not 5.0), a version as it is."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,}"
+    assert isinstance(value, int | float), value
+    return f"{int(value):,}"
+
+
+def terms(constant: str) -> list[int]:
+    """The numbers a constant of components/fleet_sizing.py is written as the sum of, in order
+    (``SIDEKICK_SERIES_PER_POD = 35 + 9 + 4 + 2 + 2``): the parts the doc names one by one."""
+    tree = ast.parse(Path(fs.__file__).read_text())
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [constant]
+    ]
+    found: list[int] = []
+
+    def add(node: ast.expr) -> None:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            add(node.left)
+            add(node.right)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, int):
+            found.append(node.value)
+        else:
+            raise AssertionError(f"{constant} is not written as a sum of numbers: {ast.unparse(value)}")
+
+    add(value)
+    assert sum(found) == getattr(fs, constant), constant
+    return found
+
+
+def falco_series(*families: str) -> int:
+    """Falco's series of the FALCO_SERIES families whose names start with ``families``, one each."""
+    found = [count for family, count in fs.FALCO_SERIES.items() if family.startswith(families)]
+    assert len(found) == len(families), (families, found)
+    return sum(found)
+
+
+def stated_figures() -> dict[str, tuple[object, ...]]:
+    """Each phrase of the doc that states figures, with ``{}`` where each stands, and those
+    figures as the model (its rates, constants and functions) or the pinned charts give them.
+    tests/docs/test_figures.py reads these phrases (their dict's keys) to know which figures of
+    the doc this check covers: a phrase here is a figure checked there."""
+    r = fs.RATES
+    big = fs.DEFAULT_FLEETS[-1]
+    load = fs.hub_load(*big)
+    shape = fs.hub_shape(load)
     at_threshold = fs.hub_load(1, fs.API_COLLECTOR_MAX_NODES)
-    tier = fs.LOKI_TIERS[0]
-    figures = {
-        "58 series": fs.FALCO_FIXED_SERIES == 58,
-        "199 series per node": fs.RATES.series_per_node == 199,
-        "62 per cluster": fs.RATES.series_per_cluster == 62,
-        "52 series per Falcosidekick pod": fs.SIDEKICK_SERIES_PER_POD == 52,
-        "1,299 bytes": fs.RATES.falco_event_bytes == 1299,
-        "1,232 bytes": fs.json_bytes(fs.SAMPLE_FALCO_EVENT) == 1232,
-        "50-byte": len(fs.SIDEKICK_DELIVERY_LOG_LINE) == 50,
-        "write 30, read 50, backend 75 GB/day": [
-            round(fs.replica_capacity_gb_per_day(t, SCALE_OUT[f"loki-{t}"], tier)) for t in ("write", "read", "backend")
-        ]
-        == [30, 50, 75],
-        "4,307 bytes per series": round(fs.prometheus_bytes_per_series(30)) == 4307,
-        "up to 10 nodes": fs.API_COLLECTOR_MAX_NODES == 10,
-        "450 log streams": at_threshold.cluster_containers == 450,
-        "50 KB/s": round(at_threshold.pod_log_bytes_per_s / 1000) == 50,
-        "25 MB/s": round(load.log_bytes_per_s / 1e6) == 25,
-        "275,000 streams": load.log_streams == 275_000,
-        "5x": fs.LOKI_COMPRESSION_RATIO == 5,
-        "18x": round(2_623_262 / 144_000) == 18,
-        "2 bytes per sample": fs.PROMETHEUS_BYTES_PER_SAMPLE == 2,
-        "4 MB/s and 5,000 streams": (fs.LOKI_DEFAULT_INGESTION_RATE_MB, fs.LOKI_DEFAULT_MAX_STREAMS) == (4, 5000),
-        "36 an hour": round(fs.RATES.falco_events_per_s * 3600) == 36,
-        "four kube-state-metrics series": fs.KSM_SERIES_PER_POD == 4,
-        "about 99.5% of the bytes": round(100 * load.pod_log_bytes_per_s / load.log_bytes_per_s, 1) >= 99.4
-        and round(100 * 20 * 250 / (load.log_bytes_per_s / load.nodes), 1) == 99.5,
-        "13 bytes each": (fs.WAL_HOURS, fs.WAL_BYTES_PER_SAMPLE) == (3, 13),
-        "three 128 MiB segments": fs.WAL_MIN_BYTES == 3 * 128 * 2**20,
-        "11 GiB per million active series": fs.ALLOY_GIB_PER_MILLION_SERIES == 11,
-        "twice a spoke's ingest and 1.5 times its streams": (fs.TENANT_RATE_HEADROOM, fs.TENANT_STREAM_HEADROOM)
-        == (2, 1.5),
-        "From about 20 x 20 on": fs.hub_shape(fs.hub_load(3, 3)).loki_backend_memory_limit == "1024Mi"
-        and mebibytes(fs.hub_shape(fs.hub_load(20, 20)).loki_backend_memory_limit) > 1024,
-        "33,000 samples a second": round(load.samples_per_s, -3) == 33_000,
+    tiers = fs.LOKI_TIERS
+    backend_limit = mebibytes(SCALE_OUT["loki-backend"].memory_limit)
+    beyond = [
+        f
+        for f in fs.DEFAULT_FLEETS
+        if mebibytes(fs.hub_shape(fs.hub_load(*f)).loki_backend_memory_limit) > backend_limit
+    ]
+    assert beyond and beyond[0] != fs.DEFAULT_FLEETS[0], "the smallest fleet fits today's backend limit"
+    (ingester_cpu,) = {tier.components["ingester"].cpu for tier in tiers}
+    retention = inspect.signature(fs.sizing_table).parameters["retention_days"].default
+    assert retention == inspect.signature(fs.hub_load).parameters["retention_days"].default
+    falco = yaml.safe_load(_chart_file("falco-9.1.0", "falco/values.yaml"))
+    (rules,) = falco["falcoctl"]["config"]["artifact"]["install"]["refs"]
+    falco_version = FALCO.tag("docker.io/falcosecurity/falco")
+    info = ("falco_version_info", "falco_sha256_rules_files_info", "falco_sha256_config_files_info")
+    queue = ("falco_outputs_queue_num_drops_total", "falco_reload_timestamp_nanoseconds", "scap_engine_name_info")
+    groups = {
+        "info": falco_series(*info),
+        "queue": falco_series(*queue),
+        "kernel": falco_series("scap kernel event counters"),
+        "resources": falco_series("falco resource utilization"),
+        "state": falco_series("scap state counters"),
+        "plugin": falco_series("plugins_container"),
+        "host": falco_series("kernel_release_info"),
     }
+    assert sum(groups.values()) == fs.FALCO_FIXED_SERIES, "the doc names every family"
+    pod_logs = r.pod_log_lines_per_s * r.pod_log_bytes_per_line
+    return {
+        # What one node sends
+        "in steady state, {} an hour": (round(r.falco_events_per_s * 3600),),
+        "(falco-rules {}, the `falco-rules:{}`": (rules.split(":")[1], rules.split(":")[1]),
+        "the six the container plugin {} suggests": (
+            falco["collectors"]["containerEngine"]["pluginRef"].rsplit(":", 1)[1],
+        ),
+        "(`append_output: suggested_output`): {} bytes": (fs.json_bytes(fs.SAMPLE_SIDEKICK_EVENT),),
+        "the {} bytes of Falco's own JSON line": (fs.json_bytes(fs.SAMPLE_FALCO_EVENT),),
+        "(a {}-byte `POST OK` line)": (len(fs.SIDEKICK_DELIVERY_LOG_LINE),),
+        # Active series
+        "**Falco {}, {} series** per node": (falco_version, fs.FALCO_FIXED_SERIES),
+        "`userspace/falco/falco_metrics.cpp` at {} and": (falco_version,),
+        "config-file info ({}), output queue drops, reload time, engine name ({}), kernel event counters ({}:": (
+            groups["info"],
+            groups["queue"],
+            groups["kernel"],
+        ),
+        "resource utilization ({}), state counters ({}), the container plugin's {}, and {} host facts": (
+            groups["resources"],
+            groups["state"],
+            groups["plugin"],
+            groups["host"],
+        ),
+        "`kube_node_info` ({} per node), `kube_pod_info` ({} per pod), `kube_pod_status_ready` ({} per pod": (
+            fs.KSM_SERIES_PER_NODE,
+            *terms("KSM_SERIES_PER_POD"),
+        ),
+        "**Falcosidekick {}, {} series per Falcosidekick pod**": (
+            FALCOSIDEKICK.tag("docker.io/falcosecurity/falcosidekick"),
+            fs.SIDEKICK_SERIES_PER_POD,
+        ),
+        "({} Go runtime, {} process, {} `promhttp` series), `falcosidekick_inputs_total` ({}) and"
+        " `falcosidekick_outputs_total` for Loki ({})": tuple(terms("SIDEKICK_SERIES_PER_POD")),
+        "adds {} series to every target it scrapes": (fs.SERIES_PER_TARGET,),
+        "That is {} series per node and {} per cluster": (r.series_per_node, r.series_per_cluster),
+        # The model in words
+        "per day = log bytes per second x {}.": (fs.SECONDS_PER_DAY,),
+        "Compression is an *assumption*, {}x:": (fs.LOKI_COMPRESSION_RATIO,),
+        "{} bytes per sample": (fs.PROMETHEUS_BYTES_PER_SAMPLE,),
+        "the WAL: {} hours of samples at {} bytes each": (fs.WAL_HOURS, fs.WAL_BYTES_PER_SAMPLE),
+        "at least three {} MiB segments": (fs.WAL_MIN_BYTES // (3 * fs.MiB),),
+        "= {} bytes per series at a {} s interval": (
+            round(fs.prometheus_bytes_per_series(r.scrape_interval_s)),
+            r.scrape_interval_s,
+        ),
+        "{} GiB per million series for cardinality": (
+            round(fs.PROMETHEUS_CARDINALITY_BYTES_PER_SERIES * 1e6 / fs.GiB, 6),
+        ),
+        "up to {} hours of samples at {} bytes with {}% chunk overhead": (
+            fs.PROMETHEUS_HEAD_HOURS,
+            fs.PROMETHEUS_BYTES_PER_SAMPLE,
+            round((fs.PROMETHEUS_CHUNK_OVERHEAD - 1) * 100),
+        ),
+        "replicas for up to {} TB/day (and up to {} TB/day)": tuple(t.max_gb_per_day / 1000 for t in tiers),
+        "write {}, read {}, backend {} GB/day": tuple(
+            round(fs.replica_capacity_gb_per_day(t, SCALE_OUT[f"loki-{t}"], tiers[0]))
+            for t in ("write", "read", "backend")
+        ),
+        "never fewer than {} (the replication factor)": (fs.REPLICATION_FACTOR,),
+        "(x {} replicas) for {} hours": (fs.REPLICATION_FACTOR, fs.LOKI_WAL_HOURS),
+        "up to Loki's {} h `max_chunk_age`, plus an hour": (fs.LOKI_WAL_HOURS - 1,),
+        "Loki's defaults are {} MB/s and {} streams per tenant": (
+            fs.LOKI_DEFAULT_INGESTION_RATE_MB,
+            fs.LOKI_DEFAULT_MAX_STREAMS,
+        ),
+        "twice a spoke's ingest and {} times its streams": (fs.TENANT_STREAM_HEADROOM,),
+        "{} GiB per million active series at its {} s default": (
+            fs.ALLOY_GIB_PER_MILLION_SERIES,
+            fs.ALLOY_DEFAULT_SCRAPE_INTERVAL_S,
+        ),
+        "doubled here for {} s": (r.scrape_interval_s,),
+        "any replica), up to {} GiB": (fs.RECEIVER_MEMORY_BUDGET / fs.GiB,),
+        # How to read it
+        "Pod logs are about {}% of the bytes": (round(100 * pod_logs / (load.log_bytes_per_s / load.nodes), 1),),
+        "At {} x {} the small pods ({}m CPU per write replica) add up to {} write replicas": (
+            *big,
+            millicores(SCALE_OUT["loki-write"].cpu),
+            shape.loki_write_replicas,
+        ),
+        "runs ingesters at {} CPU and {}-{} Gi": (ingester_cpu, *(t.components["ingester"].memory_gib for t in tiers)),
+        "From about {} x {} on, the compactor needs more than today's {}Mi backend limit": (
+            *beyond[0],
+            f"{backend_limit:.0f}",
+        ),
+        "would need {} MB/s and {} streams at {} x {}": (round(load.log_bytes_per_s / 1e6), load.log_streams, *big),
+        "the {} MB/s and {} streams default": (fs.LOKI_DEFAULT_INGESTION_RATE_MB, fs.LOKI_DEFAULT_MAX_STREAMS),
+        "{} million series and {} samples a second fit one hub Prometheus with {}Gi of memory": (
+            round(load.active_series / 1e6),
+            round(load.samples_per_s, -3),
+            mebibytes(shape.prometheus_memory_request) / 1024,
+        ),
+        "the volume holds {} days at {} bytes per sample": (retention, fs.PROMETHEUS_BYTES_PER_SAMPLE),
+        "(`retention_days`, {} by default": (retention,),
+        # When a spoke's collector should read node files
+        "keeps the API route up to {} nodes per cluster": (fs.API_COLLECTOR_MAX_NODES,),
+        "carries at most {} log streams and {} KB/s of logs": (
+            at_threshold.cluster_containers,
+            round(at_threshold.pod_log_bytes_per_s / 1000),
+        ),
+    }
+
+
+def test_the_figures_the_doc_states_are_the_models():
+    """Every phrase of ``stated_figures``, wherever the doc states it, gives the model's figures."""
     text = doc()
-    for phrase, holds in figures.items():
+    for template, figures in stated_figures().items():
+        matches = list(figure_phrase(template).finditer(text))
+        assert matches, f"the doc no longer says {template!r}"
+        for match in matches:
+            assert list(match.groups()) == [shown(f) for f in figures], f"{match[0]!r}: the model says {figures}"
+
+
+def test_the_figures_the_doc_states_in_words_are_the_models():
+    load = fs.hub_load(3, 3)
+    sample_fields = fs.SAMPLE_FALCO_EVENT["output_fields"]
+    stated = {
+        "Those two lines": fs.RATES.falco_event_echo_lines == 2,
+        "its two echoes": fs.RATES.falco_event_echo_lines == 2,
+        "the six the container plugin": len([f for f in sample_fields if f.startswith(("container.", "k8s."))]) == 6,
+        "four kube-state-metrics series": fs.KSM_SERIES_PER_POD == 4,
+        "the three replicas' copies": fs.REPLICATION_FACTOR == 3,
+        "doubled for Go's garbage collector": fs.GO_GC_FACTOR == 2,
+        "The limit is twice the request": fs.PROMETHEUS_LIMIT_FACTOR == 2,
+        "twice a spoke's ingest": fs.TENANT_RATE_HEADROOM == 2,
+        "doubled here for": fs.ALLOY_DEFAULT_SCRAPE_INTERVAL_S / fs.RATES.scrape_interval_s == 2,
+        "one replica more than the load needs": fs.hub_shape(load).receiver_replicas
+        == math.ceil(
+            load.cluster_active_series
+            / 1e6
+            * fs.ALLOY_GIB_PER_MILLION_SERIES
+            * fs.GiB
+            * (fs.ALLOY_DEFAULT_SCRAPE_INTERVAL_S / fs.RATES.scrape_interval_s)
+            / fs.RECEIVER_MEMORY_BUDGET
+        )
+        + 1,
+        "Seven days' retention": inspect.signature(fs.sizing_table).parameters["retention_days"].default == 7,
+    }
+    text = " ".join(doc().split())
+    for phrase, holds in stated.items():
         assert phrase in text, f"the doc no longer says {phrase!r}"
         assert holds, f"the doc says {phrase!r}, the model does not"
+
+
+def test_the_doc_names_the_series_prometheus_adds_to_every_target():
+    (named,) = re.findall(r"adds \d+ series to every target it scrapes \(([^)]*)\)", doc())
+    assert len(re.findall(r"`\w+`", named)) == fs.SERIES_PER_TARGET, named
+
+
+def test_the_docs_commands_print_the_tables():
+    """The commands the doc gives run as written: the first prints the doc's table, the second
+    the table of the fleet and retention it passes."""
+    (block,) = re.findall(r"```sh\n(.*?)```", doc(), re.S)
+    commands = re.findall(r"^venv/bin/python -c '([^']*)'$", block, re.M)
+    assert len(commands) == 2, block
+    printed = []
+    for command in commands:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(command, {})
+        printed.append(out.getvalue())
+    assert printed[0] == TABLE.search(doc()).group(1) + "\n"
+    mine = re.fullmatch(r".*sizing_table\(\[\((\d+), (\d+)\)\], retention_days=(\d+)\)\)", commands[1])
+    assert mine, commands[1]
+    clusters, nodes, days = map(int, mine.groups())
+    assert f"| Bucket GB ({days} d) |" in printed[1]
+    assert printed[1].count(f"| {clusters} x {nodes} | {clusters * nodes:,} |") == 1, printed[1]

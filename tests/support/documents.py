@@ -146,3 +146,13 @@ def unchecked(relative: str, checked: list[Span], within: Span | None = None) ->
         for start, end, figure in figures(relative)
         if low <= start < high and not any(a <= start and end <= b for a, b in checked)
     ]
+
+
+FIGURE = r"(?<![\d.,])(\d+(?:[.,]\d+)*)"  # 58, 1,299, 99.5, 0.44.1
+
+
+def figure_phrase(template: str) -> re.Pattern[str]:
+    """A phrase with ``{}`` where each figure stands, as a pattern whose groups are those
+    figures; its words may wrap (any whitespace between them)."""
+    words = [r"\s+".join(re.escape(word) for word in re.split(r"\s+", part)) for part in template.split("{}")]
+    return re.compile(FIGURE.join(words))
