@@ -21,13 +21,11 @@ import subprocess
 import tarfile
 import tempfile
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from documents import (
     LINK_TARGET,
@@ -44,26 +42,14 @@ from documents import (
     unchecked,
 )
 from falco_pod import least_capabilities, sys_admin_several_runtimes
-<<<<<<< HEAD
-from harness import ROOT, Secret, environment_config, run_program
-from rendering import KUBERNETES_VERSION, mebibytes, millicores
-from tools import LOCAL_HELM, helm_version
-=======
-from fleet import HUB_STACK, hub_config
-from harness import ROOT, ProgramRun, Secret, environment_config, kubernetes_type, run_program, stack_reference
+from fleet import hub_config, spoke
+from harness import ROOT, ProgramRun, Secret, environment_config, run_program
 from rendering import (
     KUBERNETES_VERSION,
-    LOCAL_HELM,
-    find_helm,
-    helm_template,
-    helm_version,
-    is_hook,
     mebibytes,
     millicores,
-    normalize,
-    releases,
 )
->>>>>>> fleet-figures
+from tools import LOCAL_HELM, helm_version
 
 from components import fleet_sizing
 from components.alerts import SPOKE_SILENT
@@ -1059,27 +1045,11 @@ def hub_run() -> ProgramRun:
     return run_program(hub_config(), stack="hub")
 
 
-@cache
 def spoke_scrapes() -> list[dict[str, Any]]:
     """The committed spoke-a's PrometheusAgent, ServiceMonitors and PodMonitors as its cluster
-    receives them: its charts rendered (without their CRDs, which scrape nothing) and the
-    objects the program writes, after the program's transforms."""
-    helm, why = find_helm()
-    if helm is None:
-        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
-    run = run_program(environment_config("spoke-a"), stack="spoke-a", reads=stack_reference(hub_run(), HUB_STACK))
-    charts, found = run.charts(), releases(run)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        rendered = dict(zip(found, pool.map(lambda r: helm_template(r, crds=False), found.values()), strict=True))
+    receives them (tests/support/fleet.py renders the fleet once per session)."""
     kinds = {"PrometheusAgent", "ServiceMonitor", "PodMonitor"}
-    objects = [m for m in run.manifests() if m["kind"] in kinds]
-    for release, bodies in rendered.items():
-        for body in normalize(bodies, found[release].namespace):
-            if body["kind"] in kinds and not is_hook(body):
-                where = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
-                type_ = kubernetes_type(body["apiVersion"], body["kind"])
-                objects.append(run.transformed(charts[release], type_, f"{release}:{where}", body))
-    return objects
+    return [o.body for o in spoke("spoke-a").objects if o.kind in kinds]
 
 
 def scrape_intervals(objects: list[dict[str, Any]]) -> dict[str, str | None]:

@@ -196,5 +196,3 @@ def fencing(stack):
         else:
             by_policy.append(label)
     return by_policy, by_proxy, open_
-
-
