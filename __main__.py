@@ -43,7 +43,16 @@ hub = (
             hub_stack=fleet.hub_stack or "",
             cluster=fleet.name,
             falco_namespace=cfg.namespaces.falco,
-            senders=[ns for ns in (namespaces.logging, namespaces.falco, namespaces.monitoring) if ns is not None],
+            # The collector reads the node's files from the node agents' namespace (logging.podLogs).
+            senders=[
+                ns
+                for ns in (
+                    namespaces.logging if cfg.logging.pod_logs == "api" else None,
+                    namespaces.falco,
+                    namespaces.monitoring,
+                )
+                if ns is not None
+            ],
         ),
         on_cluster,
     )
@@ -122,6 +131,8 @@ logging = LoggingStack(
         replicas=cfg.logging.replicas,
         object_storage=cfg.logging.object_storage,
         retain_volumes=cfg.logging.retain_volumes,
+        pod_logs=cfg.logging.pod_logs,
+        container_runtimes=cfg.falco.container_runtimes,
         destination=LokiDestination(hub.logs_url, cluster=fleet.name, credentials=hub.credentials) if hub else None,
         tenancy=front_door.tenancy if front_door else None,
         scale=LokiScale(
@@ -174,6 +185,7 @@ IngressFences(
         if front_door and fleet.ingress
         else None,
         spoke=agent is not None,
+        pod_logs=cfg.logging.pod_logs,
     ),
     on_cluster,
 )
