@@ -1,12 +1,14 @@
 """The labels users filter logs by, as Loki receives them: each line is run through the
 collector configuration the cluster receives (Alloy's ConfigMap, Promtail's Secret), and
 Falco's events through Falcosidekick's Loki output with its rendered environment
-(tests/support/log_sources.py)."""
+(tests/support/log_sources.py). Every test here runs on each committed stack and on dev with
+Alloy reading the node's files (logging.podLogs = files)."""
 
 import json
 import re
 
 import pytest
+from collector_files import COLLECTOR_STACKS, collector_stack
 from log_sources import (
     FALCO_DOCS_LINE,
     collector_ship,
@@ -21,6 +23,7 @@ from log_sources import (
     sidekick_loki_stream,
 )
 from queries import expand, logql_available, logql_errors, logql_stream_labels
+from rendering import find_helm
 
 from components.logging_stack import FALCO_LOG_CRITICAL_LOGQL
 
@@ -54,6 +57,15 @@ needs_logql = pytest.mark.skipif(
     not logql_available(),
     reason="Node.js and tests/support/logql/node_modules (npm ci --prefix tests/support/logql) are needed",
 )
+
+
+@pytest.fixture(scope="session", params=COLLECTOR_STACKS)
+def stack(request):
+    """Each committed stack, and dev reading the node's files, as the cluster receives it."""
+    helm, why = find_helm()
+    if helm is None:
+        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
+    return collector_stack(request.param)
 
 
 def docs_event(stack) -> dict:
