@@ -1,7 +1,7 @@
 """Stacks whose Alloy reads the node's log files (``logging.podLogs: files``), as the cluster
-receives them, each rendered once per session: dev on minikube's docker runtime, the committed
-fleet's spoke-a on containerd (its StackReference answered with the hub's real exports), and
-dev on CRI-O (Alloy's release only)."""
+receives them, each rendered once per session: dev on minikube's docker runtime, and Alloy's
+release of the committed fleet's spoke-a on containerd (its StackReference answered with the
+hub's real exports) and of dev on CRI-O."""
 
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ def _hub_run() -> ProgramRun:
 
 
 def spoke_files() -> RenderedStack:
-    """spoke-a (containerd) reading its nodes' files, sending to the committed hub."""
-    return render_config(
-        "spoke-a-files", "spoke-a", with_files("spoke-a"), reads=stack_reference(_hub_run(), HUB_STACK)
-    )
+    """spoke-a (containerd) reading its nodes' files, sending to the committed hub: Alloy's
+    release and the program's own objects (its Secrets, namespaces and NetworkPolicies)."""
+    reads = stack_reference(_hub_run(), HUB_STACK)
+    return render_config("spoke-a-files", "spoke-a", with_files("spoke-a"), only=("alloy",), reads=reads)
 
 
 def collector_stack(name: str) -> RenderedStack:
