@@ -528,13 +528,17 @@ class LoggingStack(pulumi.ComponentResource):
         read-only root filesystem. The files belong to root, readable by root's group except
         CRI-O's: Alloy joins the group, or runs as root where CRI-O's files are to be read, and
         holds no capability either way (the files' owner or group needs none)."""
-        directories = [POD_LOG_DIRECTORY]
+        # The kubelet makes /var/log/pods; docker's directory is missing on the other nodes of a
+        # cluster whose nodes differ (falco.containerRuntime a list): made empty there.
+        directories = {POD_LOG_DIRECTORY: "Directory"}
         if "docker" in runtimes:
-            directories.append(DOCKER_CONTAINERS_DIRECTORY)
-        for index, directory in enumerate(directories):
+            directories[DOCKER_CONTAINERS_DIRECTORY] = (
+                "Directory" if set(runtimes) == {"docker"} else "DirectoryOrCreate"
+            )
+        for index, (directory, kind) in enumerate(directories.items()):
             name = f"pod-logs-{index}"
             mounts.append({"name": name, "mountPath": directory, **READ_ONLY})
-            volumes.append({"name": name, "hostPath": {"path": directory, "type": "Directory"}})
+            volumes.append({"name": name, "hostPath": {"path": directory, "type": kind}})
         mounts.append({"name": "alloy-storage", "mountPath": ALLOY_STORAGE_PATH})
         volumes.append({"name": "alloy-storage", "emptyDir": {}})
         alloy = values["alloy"]

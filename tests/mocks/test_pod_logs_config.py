@@ -73,3 +73,19 @@ def test_every_alloy_value_set_for_the_files_is_a_key_of_the_pinned_chart(runtim
     run = run_program(with_files("dev", containerRuntime=runtime))
     chart = run.charts()["alloy"]
     assert unknown_keys(ALLOY, chart.plain("values")) == []
+
+
+def test_where_nodes_differ_docker_s_directory_is_made_on_the_others():
+    """falco.containerRuntime lists every runtime the nodes run: docker's directory exists only
+    on docker's nodes (made empty on the others), /var/log/pods on every node; CRI-O's nodes
+    make Alloy run as root, with no capability still."""
+    run = run_program(with_files("dev", containerRuntime=["docker", "cri-o"]))
+    values = run.chart_values("alloy")
+    host = {
+        v["hostPath"]["path"]: v["hostPath"]["type"]
+        for v in values["controller"]["volumes"]["extra"]
+        if "hostPath" in v
+    }
+    assert host == {"/var/log/pods": "Directory", "/var/lib/docker/containers": "DirectoryOrCreate"}
+    context = values["alloy"]["securityContext"]
+    assert (context["runAsUser"], context["capabilities"]) == (0, {"drop": ["ALL"]})
