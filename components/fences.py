@@ -96,7 +96,7 @@ class IngressFences(pulumi.ComponentResource):
         self.register_outputs({})
 
     @staticmethod
-    def alloy_metrics(args: IngressFencesArgs) -> list[Fence]:
+    def alloy_metrics_fences(args: IngressFencesArgs) -> list[Fence]:
         """Alloy's metrics port, in the namespace it runs in (the current profile's collector)."""
         if args.profile != "current":
             return []
@@ -107,7 +107,7 @@ class IngressFences(pulumi.ComponentResource):
     @staticmethod
     def logging_fences(args: IngressFencesArgs) -> list[Fence]:
         ns = args.logging.name
-        alloy_metrics = IngressFences.alloy_metrics(args) if args.pod_logs == "api" else []
+        alloy_metrics = IngressFences.alloy_metrics_fences(args) if args.pod_logs == "api" else []
         if args.spoke:
             return alloy_metrics  # the collector alone, if it runs here: its logs go to the hub
         loki_port = logging_stack.LOKI_HTTP_PORT
@@ -169,7 +169,7 @@ class IngressFences(pulumi.ComponentResource):
         if args.profile == "current":
             # Falcosidekick: MutualTlsNetworkPolicy.
             falco_metrics = Fence("falco-metrics", labelled(falco.SELECTOR), [falco.METRICS_PORT], [args.prometheus])
-            return [falco_metrics, *(IngressFences.alloy_metrics(args) if args.pod_logs == "files" else [])]
+            return [falco_metrics, *(IngressFences.alloy_metrics_fences(args) if args.pod_logs == "files" else [])]
         # Falco's gRPC and web ports: MutualTlsNetworkPolicy.
         return [
             Fence(

@@ -108,12 +108,13 @@ _READERS: dict[PodLogs, tuple[str, str]] = {
         Path(__file__).with_name("pod-log-files.alloy").read_text().rstrip("\n"),
     ),
 }
-# Where the node's log files are, and where Alloy keeps its place in each (its storage path,
-# alloy 1.11.1 values.yaml alloy.storagePath: an emptyDir, the root filesystem being read-only).
+# Where the kubelet has the container runtime write each container's log (its podLogsDir).
 POD_LOG_DIRECTORY = "/var/log/pods"
 # The docker runtime (cri-dockerd) writes each log in its container's directory and links it
 # from /var/log/pods: the link is followed there.
 DOCKER_CONTAINERS_DIRECTORY = "/var/lib/docker/containers"
+# Where Alloy keeps its place in each file (alloy 1.11.1 values.yaml alloy.storagePath, the
+# chart's default): an emptyDir, the root filesystem being read-only.
 ALLOY_STORAGE_PATH = "/tmp/alloy"
 # CRI-O's conmon creates each log file 0600 (src/ctr_logging.c): only its owner, root, reads it.
 # containerd (0640, internal/cri/server/helpers_linux.go openLogFile) and the docker runtime
