@@ -43,16 +43,7 @@ hub = (
             hub_stack=fleet.hub_stack or "",
             cluster=fleet.name,
             falco_namespace=cfg.namespaces.falco,
-            # The collector reads the node's files from the node agents' namespace (logging.podLogs).
-            senders=[
-                ns
-                for ns in (
-                    namespaces.logging if cfg.logging.pod_logs == "api" else None,
-                    namespaces.falco,
-                    namespaces.monitoring,
-                )
-                if ns is not None
-            ],
+            senders=[ns for ns in (namespaces.logging, namespaces.falco, namespaces.monitoring) if ns is not None],
         ),
         on_cluster,
     )
@@ -124,6 +115,8 @@ logging = LoggingStack(
         profile=cfg.profile,
         namespace=namespaces.logging,
         node_agents=namespaces.falco,
+        pod_logs=cfg.logging.pod_logs,
+        container_runtimes=cfg.falco.container_runtimes,
         storage_size=cfg.logging.storage_size,
         storage_class=cfg.logging.storage_class,
         retention=cfg.logging.retention,
@@ -131,8 +124,6 @@ logging = LoggingStack(
         replicas=cfg.logging.replicas,
         object_storage=cfg.logging.object_storage,
         retain_volumes=cfg.logging.retain_volumes,
-        pod_logs=cfg.logging.pod_logs,
-        container_runtimes=cfg.falco.container_runtimes,
         destination=LokiDestination(hub.logs_url, cluster=fleet.name, credentials=hub.credentials) if hub else None,
         tenancy=front_door.tenancy if front_door else None,
         scale=LokiScale(

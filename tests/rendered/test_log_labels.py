@@ -23,7 +23,6 @@ from log_sources import (
     sidekick_loki_stream,
 )
 from queries import expand, logql_available, logql_errors, logql_stream_labels
-from rendering import find_helm
 
 from components.logging_stack import FALCO_LOG_CRITICAL_LOGQL
 
@@ -62,9 +61,6 @@ needs_logql = pytest.mark.skipif(
 @pytest.fixture(scope="session", params=COLLECTOR_STACKS)
 def stack(request):
     """Each committed stack, and dev reading the node's files, as the cluster receives it."""
-    helm, why = find_helm()
-    if helm is None:
-        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
     return collector_stack(request.param)
 
 

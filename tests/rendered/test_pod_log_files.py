@@ -2,19 +2,24 @@
 in the node agents' namespace, whose Pod Security level admits its host paths; only the log
 directories mounted, read-only; an identity that reads the runtimes' files and holds nothing
 more (root's group, root only for CRI-O's files, no capability, a read-only root
-filesystem); its metrics port fenced; every object valid and every reference resolved. The
-labels and Falco's second copy are checked on the same stack by test_log_labels.py."""
+filesystem); its metrics port fenced; every object valid and every reference resolved; each
+runtime's lines decoded once, and found where the kubelet files them. The labels and Falco's
+second copy are checked on the same stack by test_log_labels.py."""
 
+import json
 from dataclasses import replace
 
 import pytest
+from alloy_syntax import parse
 from collector_files import crio_files, dev_files, spoke_files
-from log_sources import alloy_config, alloy_ship, pod_targets
+from log_sources import alloy_config, alloy_ship, alloy_ship_file_line, node_log_file, parse_selector, pod_targets
 from netpol import OUTSIDE, NetworkPolicies, Source, url_targets
 from pod_security import BASELINE, PRIVILEGED, RESTRICTED, strictest_level, workload_violations
+from queries import logql_errors
 from references import dangling
-from rendering import find_helm, render_stack
+from rendering import render_stack
 from schemas import schema_errors
+from test_logging import COMPACTION, CRI_LINE, DOCKER_LINE, ETCD
 
 from components.logging_stack import ALLOY_PORT
 from components.metrics_agent import AGENT_PODS
@@ -47,13 +52,6 @@ NODE_FILES = {
     ),
 }
 READ, SEARCH = 0o4, 0o1
-
-
-@pytest.fixture(scope="module", autouse=True)
-def helm():
-    found, why = find_helm()
-    if found is None:
-        pytest.fail(f"{why}; run scripts/test.sh, or put Helm 3 on PATH")
 
 
 def alloy(stack):
@@ -209,8 +207,8 @@ def test_alloy_pushes_to_loki_from_the_node_agents_namespace_and_its_neighbours_
 
 def test_a_spoke_reading_files_sends_to_its_hub_with_its_credentials_from_the_node_agents_namespace():
     """loki_write_block as on any spoke (the hub's URL, basic auth, the hub's CA, the cluster
-    label); the spoke's Secret is mounted from Alloy's namespace and kept nowhere idle: nothing
-    runs in the logging namespace (no Loki on a spoke, no Alloy there now)."""
+    label), with the spoke's Secret in Alloy's namespace; nothing listens in the logging
+    namespace any more (no Loki on a spoke, no Alloy there now)."""
     stack = spoke_files()
     workload = alloy(stack)
     assert workload.owner.namespace == "falco"
@@ -223,5 +221,75 @@ def test_a_spoke_reading_files_sends_to_its_hub_with_its_credentials_from_the_no
     assert {s.url for s in shipped} == {stack.run.exports["fleet"].value["endpoints"]["logs"]}
     (secret,) = [v["secret"]["secretName"] for v in workload.pod["volumes"] if "secret" in v]
     holders = {o.namespace for o in stack.of_kind("Secret") if o.name == secret and o.source == "program"}
-    assert holders == {"falco", "monitoring"}  # Alloy's and the Prometheus agent's
+    assert workload.owner.namespace in holders
     assert {o.name for o in stack.of_kind("NetworkPolicy") if o.namespace == "logging"} == {"default-deny-ingress"}
+
+
+# -- the lines, as the runtimes write them -------------------------------------------------------
+
+# minikube's etcd (tests/rendered/test_logging.py) as its mirror pod is: a UID of its own in the
+# API, while the kubelet files its logs under the static pod's, its config hash, which the
+# mirror carries as kubernetes.io/config.mirror (pkg/kubelet/types).
+STATIC_ETCD = {
+    **ETCD,
+    "__meta_kubernetes_pod_uid": "0b9d4a62-51e3-4b8e-9c57-2f8e61d0c7a4",
+    "__meta_kubernetes_pod_annotationpresent_kubernetes_io_config_mirror": "true",
+    "__meta_kubernetes_pod_annotation_kubernetes_io_config_mirror": ETCD[
+        "__meta_kubernetes_pod_annotation_kubernetes_io_config_hash"
+    ],
+}
+# Lines as the runtimes write them in the node's files: Alloy's documentation's examples for
+# stage.cri and stage.docker (docs/sources/reference/components/loki/loki.process.md, v1.18.1),
+# verbatim; CRI-O's conmon, which writes the time with its offset (src/ctr_logging.c); etcd's
+# compaction line in minikube's Docker JSON and in containerd's CRI.
+RUNTIME_LINES = {
+    "alloy-docs-cri": ("2019-04-30T02:12:41.8443515Z stdout F message", "message", "stdout"),
+    "alloy-docs-docker": (
+        '{"log":"log message\\n","stream":"stderr","time":"2019-04-30T02:12:41.8443515Z"}',
+        "log message\n",
+        "stderr",
+    ),
+    "cri-o": ("2026-11-27T18:00:00.100000000+01:00 stdout F level=info msg=ready", "level=info msg=ready", "stdout"),
+    "etcd-docker": (DOCKER_LINE, json.loads(DOCKER_LINE)["log"], "stderr"),
+    "etcd-containerd": (CRI_LINE, CRI_LINE.split(" ", 3)[3], "stderr"),
+}
+
+
+@pytest.mark.parametrize(("raw", "line", "stream"), RUNTIME_LINES.values(), ids=RUNTIME_LINES)
+def test_alloy_decodes_each_runtimes_file_format(raw, line, stream):
+    """Read from the node's files, each line reaches Loki as the container wrote it, with its
+    stream as structured metadata (not a label: one stream per container, as through the API)
+    and no label naming the file."""
+    (shipped,) = alloy_ship_file_line(alloy_config(dev_files()), STATIC_ETCD, raw)
+    assert (shipped.entry.line, shipped.entry.structured_metadata.get("stream")) == (line, stream)
+    assert set(shipped.entry.labels) == {"namespace", "pod", "container", "node"}
+
+
+def test_a_line_is_decoded_once_whatever_it_says():
+    """A container whose own line is Docker JSON, on a CRI node: the CRI parser decodes the
+    line, and the Docker parser leaves what the container wrote alone."""
+    written = '{"log":"not from docker\\n","stream":"stdout","time":"2026-11-27T17:00:00Z"}'
+    raw = f"2026-11-27T17:00:00.1Z stdout F {written}"
+    (shipped,) = alloy_ship_file_line(alloy_config(dev_files()), STATIC_ETCD, raw)
+    assert shipped.entry.line == written
+
+
+def test_the_walkthrough_query_finds_etcds_compaction_line_in_its_static_pods_file():
+    """`{container="etcd"} |= "compaction"` finds etcd's line, in both runtime formats, read
+    from the file the kubelet files under the static pod's UID (not the API's)."""
+    assert node_log_file(STATIC_ETCD) == (
+        "/var/log/pods/kube-system_etcd-minikube_3f0c6e5b2c0a4f7e9d1b8a6c5e4d3c2b/etcd/0.log"
+    )
+    stack = dev_files()
+    query = parse_selector(stack.run.exports["walkthroughLogQuery"].value)
+    shipped = alloy_ship(alloy_config(stack), STATIC_ETCD, COMPACTION)
+    assert len(shipped) == 2 and all(query.matches(s.entry) for s in shipped)
+    assert not any(query.matches(s.entry) for s in alloy_ship(alloy_config(stack), STATIC_ETCD, "took too long"))
+
+
+def test_the_runtime_parsers_match_selectors_are_valid_logql():
+    config = alloy_config(dev_files())
+    (formats,) = [b for b in parse(config) if (b.name, b.label) == ("loki.process", "runtime_formats")]
+    selectors = [stage.attributes["selector"] for stage in formats.children("stage.match")]
+    assert len(selectors) == 2
+    assert logql_errors(selectors) == {s: [] for s in selectors}
