@@ -113,6 +113,8 @@ logging = LoggingStack(
         profile=cfg.profile,
         namespace=namespaces.logging,
         node_agents=namespaces.falco,
+        pod_logs=cfg.logging.pod_logs,
+        container_runtimes=cfg.falco.container_runtimes,
         storage_size=cfg.logging.storage_size,
         storage_class=cfg.logging.storage_class,
         retention=cfg.logging.retention,
@@ -175,6 +177,7 @@ IngressFences(
         if front_door and fleet.ingress
         else None,
         spoke=agent is not None,
+        pod_logs=cfg.logging.pod_logs,
     ),
     on_cluster,
 )

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 
 from components import event_export, falco, fleet_hub, logging_stack, manifests, metrics_agent, monitoring
-from components.logging_config import LokiMode
+from components.logging_config import LokiMode, PodLogs
 from components.monitoring_config import MonitoringConfig
 from components.namespaces import Namespace
 from components.network_policy import Peer, ingress_policy, ingress_rule, labelled, labelled_any_of
@@ -58,6 +58,12 @@ class IngressFencesArgs:
     grafana_users: Peer | None  # who reaches the baseline's Grafana: anyone (NodePort) or the ingress controller
     hub: HubFences | None = None  # a fleet's hub
     spoke: bool = False  # a fleet's spoke: no Loki, no Grafana, a Prometheus agent
+    pod_logs: PodLogs = "api"  # files: Alloy runs in the node agents' namespace
+
+    @property
+    def alloy(self) -> Namespace:
+        """Where Alloy runs (components/logging_stack.py LoggingStack.collector_namespace)."""
+        return self.falco if self.pod_logs == "files" else self.logging
 
 
 class IngressFences(pulumi.ComponentResource):
@@ -90,13 +96,20 @@ class IngressFences(pulumi.ComponentResource):
         self.register_outputs({})
 
     @staticmethod
+    def alloy_metrics_fences(args: IngressFencesArgs) -> list[Fence]:
+        """Alloy's metrics port, in the namespace it runs in (the current profile's collector)."""
+        if args.profile != "current":
+            return []
+        return [
+            Fence("alloy-metrics", labelled(logging_stack.ALLOY_PODS), [logging_stack.ALLOY_PORT], [args.prometheus])
+        ]
+
+    @staticmethod
     def logging_fences(args: IngressFencesArgs) -> list[Fence]:
         ns = args.logging.name
-        alloy_metrics = Fence(
-            "alloy-metrics", labelled(logging_stack.ALLOY_PODS), [logging_stack.ALLOY_PORT], [args.prometheus]
-        )
+        alloy_metrics = IngressFences.alloy_metrics_fences(args) if args.pod_logs == "api" else []
         if args.spoke:
-            return [alloy_metrics]  # the collector alone: its logs go to the hub
+            return alloy_metrics  # the collector alone, if it runs here: its logs go to the hub
         loki_port = logging_stack.LOKI_HTTP_PORT
         internal = [logging_stack.LOKI_GRPC_PORT, logging_stack.MEMBERLIST_PORT]
         if args.profile == "tutorial":
@@ -113,7 +126,7 @@ class IngressFences(pulumi.ComponentResource):
 
         push, query = ("write", "read") if args.loki_mode == "scalable" else ("single-binary", "single-binary")
         servers = loki(*logging_stack.LOKI_SERVERS)
-        alloy = Peer("Alloy", ns, labelled(logging_stack.ALLOY_PODS))
+        alloy = Peer("Alloy", args.alloy.name, labelled(logging_stack.ALLOY_PODS))
         sidekick = Peer("Falcosidekick", args.falco.name, labelled(event_export.SIDEKICK_SELECTOR))
         caches = loki(*logging_stack.LOKI_CACHES)
         pushers = [alloy, sidekick]
@@ -125,7 +138,7 @@ class IngressFences(pulumi.ComponentResource):
             Fence("loki-cluster", servers, internal, [Peer("Loki", ns, servers)]),
             Fence("loki-caches", caches, [logging_stack.MEMCACHED_PORT], [Peer("Loki", ns, servers)]),
             Fence("loki-cache-metrics", caches, [logging_stack.MEMCACHED_EXPORTER_PORT], [args.prometheus]),
-            alloy_metrics,
+            *alloy_metrics,
         ]
         if args.loki_mode == "scalable":
             # The backend target (compactor, index gateway, query scheduler) has no outside
@@ -155,7 +168,8 @@ class IngressFences(pulumi.ComponentResource):
     def node_agent_fences(args: IngressFencesArgs) -> list[Fence]:
         if args.profile == "current":
             # Falcosidekick: MutualTlsNetworkPolicy.
-            return [Fence("falco-metrics", labelled(falco.SELECTOR), [falco.METRICS_PORT], [args.prometheus])]
+            falco_metrics = Fence("falco-metrics", labelled(falco.SELECTOR), [falco.METRICS_PORT], [args.prometheus])
+            return [falco_metrics, *(IngressFences.alloy_metrics_fences(args) if args.pod_logs == "files" else [])]
         # Falco's gRPC and web ports: MutualTlsNetworkPolicy.
         return [
             Fence(

@@ -275,8 +275,10 @@ def check_roles(
                     "a hub's Loki follows the fleet's size (components/fleet_sizing.py): set fleet.nodesPerCluster",
                 )
     if fleet.is_spoke:
+        # A spoke's collector still reads its pod logs one way or the other (logging.podLogs).
+        for key in sorted(set(r.present("logging")) - {"podLogs"}):
+            r.problem(f"logging.{key}", "<set>", "a spoke runs no Loki: its logs go to the hub")
         for key, why in (
-            ("logging", "a spoke runs no Loki: its logs go to the hub"),
             ("grafana", "a spoke runs no Grafana: the hub's shows the fleet"),
             ("grafanaToken", "a spoke runs no Grafana: the hub's shows the fleet"),
         ):

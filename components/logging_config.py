@@ -14,6 +14,9 @@ from components.profile import Profile
 KEYS = ("logging", "lokiS3AccessKeyId", "lokiS3SecretAccessKey")
 LokiMode = Literal["monolithic", "scalable"]
 LOKI_MODES: tuple[LokiMode, ...] = ("monolithic", "scalable")
+# How Alloy reads pod logs: through the Kubernetes API, or the node's files (/var/log/pods).
+PodLogs = Literal["api", "files"]
+POD_LOGS: tuple[PodLogs, ...] = ("api", "files")
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,11 @@ class LoggingConfig:
     replicas: int  # read, write and backend replicas (scalable)
     object_storage: ObjectStorage | None
     retain_volumes: bool  # keep Loki's volumes (and their namespace) on `pulumi destroy`
+    pod_logs: PodLogs = "api"  # how the current profile's Alloy reads every pod's logs
 
 
 def read_logging(r: ConfigReader, profile: Profile) -> LoggingConfig:
-    keys = ("storageSize", "storageClass", "retention", "mode", "replicas", "objectStorage", "retainVolumes")
+    keys = ("storageSize", "storageClass", "retention", "mode", "replicas", "objectStorage", "retainVolumes", "podLogs")
     section = r.section("logging", keys)
     storage_class = section.get("storageClass")
     if storage_class is not None and (
@@ -60,6 +64,14 @@ def read_logging(r: ConfigReader, profile: Profile) -> LoggingConfig:
     retain = r.boolean("logging.retainVolumes", section.get("retainVolumes"), False)
     if retain and profile == "tutorial":
         r.problem("logging.retainVolumes", retain, "the tutorial's loki-stack keeps no volumes")
+    pod_logs = r.choice("logging.podLogs", section.get("podLogs"), POD_LOGS, "api")
+    if "podLogs" in section and profile == "tutorial":
+        r.problem(
+            "logging.podLogs",
+            section["podLogs"],
+            "chooses how the current profile's Alloy reads pod logs; the tutorial's Promtail always reads "
+            "the node's files",
+        )
     object_storage = _object_storage(r, section.get("objectStorage")) if scalable else None
     if not scalable:
         for key in ("lokiS3AccessKeyId", "lokiS3SecretAccessKey"):
@@ -85,6 +97,7 @@ def read_logging(r: ConfigReader, profile: Profile) -> LoggingConfig:
         replicas=r.integer("logging.replicas", section.get("replicas"), 3, 1, 20),
         object_storage=object_storage,
         retain_volumes=retain,
+        pod_logs=pod_logs,
     )
 
 

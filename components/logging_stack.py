@@ -11,7 +11,8 @@ import pulumi
 
 from components import manifests
 from components.charts import ALLOY, LOKI, LOKI_STACK, helm_chart
-from components.logging_config import LokiMode, ObjectStorage
+from components.falco_host import DEFAULT_RUNTIMES, READ_ONLY
+from components.logging_config import LokiMode, ObjectStorage, PodLogs
 from components.loki_destination import CA_FILE, MOUNT, PASSWORD_KEY, LokiDestination, rendered
 from components.namespaces import RESTRICTED_CONTAINER, Namespace
 from components.profile import Profile
@@ -90,6 +91,36 @@ def promtail_falco_stages(falco_namespace: str) -> list[dict[str, Any]]:
 
 
 _ALLOY_PIPELINE = Path(__file__).with_name("pod-logs.alloy")
+# How Alloy reads the lines (logging.podLogs): a note for the pipeline's header, and the
+# components that read them and hand them to Falco's stage (falco_events).
+_READERS: dict[PodLogs, tuple[str, str]] = {
+    "api": (
+        "// Logs are read through the Kubernetes API, so the lines arrive decoded whatever the\n"
+        "// container runtime's on-disk format (minikube's docker runtime writes Docker JSON).",
+        'loki.source.kubernetes "pods" {\n'
+        "  targets    = discovery.relabel.pods.output\n"
+        "  forward_to = [loki.process.falco_events.receiver]\n"
+        "}",
+    ),
+    "files": (
+        "// Logs are read from the node's files, as the container runtime writes them: Alloy runs\n"
+        "// with the node agents, with /var/log/pods mounted read-only (logging.podLogs = files).",
+        Path(__file__).with_name("pod-log-files.alloy").read_text().rstrip("\n"),
+    ),
+}
+# Where the kubelet has the container runtime write each container's log (its podLogsDir).
+POD_LOG_DIRECTORY = "/var/log/pods"
+# The docker runtime (cri-dockerd) writes each log in its container's directory and links it
+# from /var/log/pods: the link is followed there.
+DOCKER_CONTAINERS_DIRECTORY = "/var/lib/docker/containers"
+# Where Alloy keeps its place in each file (alloy 1.11.1 values.yaml alloy.storagePath, the
+# chart's default): an emptyDir, the root filesystem being read-only.
+ALLOY_STORAGE_PATH = "/tmp/alloy"
+# CRI-O's conmon creates each log file 0600 (src/ctr_logging.c): only its owner, root, reads it.
+# containerd (0640, internal/cri/server/helpers_linux.go openLogFile) and the docker runtime
+# (0640 files in 0710 directories, moby jsonfilelog and daemon/create.go) let root's group read.
+ROOT_ONLY_RUNTIMES = frozenset({"cri-o"})
+ROOT_GROUP = 0
 # The environment variable holding a spoke's password at its hub, in Alloy's container.
 FLEET_PASSWORD_ENV = "FLEET_PASSWORD"
 
@@ -140,13 +171,20 @@ class LoggingStackArgs:
     destination: LokiDestination | None = None
     tenancy: LokiTenancy | None = None  # a hub's Loki
     scale: LokiScale | None = None  # a hub's Loki
+    # How Alloy reads pod logs (current profile): through the Kubernetes API, from the logging
+    # namespace, or from the node's files, from the node agents' namespace.
+    pod_logs: PodLogs = "api"
+    container_runtimes: tuple[str, ...] = DEFAULT_RUNTIMES  # the nodes' (falco.containerRuntime)
 
 
-def alloy_pipeline(destination: LokiDestination, falco_namespace: str) -> pulumi.Input[str]:
+def alloy_pipeline(destination: LokiDestination, falco_namespace: str, pod_logs: PodLogs = "api") -> pulumi.Input[str]:
     template = Template(_ALLOY_PIPELINE.read_text())
+    note, source = _READERS[pod_logs]
     return rendered(
         destination.push_url,
         lambda url: template.substitute(
+            READ_NOTE=note,
+            POD_LOG_SOURCE=source,
             LOKI_WRITE=loki_write_block(url, destination),
             FALCO_NAMESPACE=falco_namespace,
             FALCO_CONTAINER=FALCO_CONTAINER,
@@ -183,8 +221,9 @@ class LoggingStack(pulumi.ComponentResource):
     deprecated loki-stack (Loki 2 + Promtail) for ``tutorial``. Either way Loki answers
     queries at ``query_url`` and accepts logs at ``push_url``. Every pod in the logging
     namespace passes the "restricted" Pod Security level (Alloy reads logs through the
-    Kubernetes API; Promtail, which reads them on the node, runs with the node agents), and
-    the bucket's credentials reach only the Loki targets that use the bucket.
+    Kubernetes API; a collector that reads them on the node, Promtail or Alloy with
+    ``pod_logs = "files"``, runs with the node agents), and the bucket's credentials reach
+    only the Loki targets that use the bucket.
     """
 
     def __init__(self, name: str, args: LoggingStackArgs, opts: pulumi.ResourceOptions | None = None):
@@ -213,6 +252,9 @@ class LoggingStack(pulumi.ComponentResource):
                 tenant=tenancy.own_tenant if tenancy else None,
             )
         self.destination = destination
+        # Where the collector runs: reading the node's files takes a host path, which only the
+        # node agents' namespace admits.
+        self.collector_namespace = args.node_agents if args.pod_logs == "files" or args.profile == "tutorial" else ns
 
         if args.profile == "tutorial":
             self.charts = [
@@ -232,8 +274,8 @@ class LoggingStack(pulumi.ComponentResource):
                     f"{name}-alloy",
                     ALLOY,
                     release="alloy",
-                    namespace=ns.ref,
-                    values=self._alloy_values(destination, args.node_agents.name),
+                    namespace=self.collector_namespace.ref,
+                    values=self._alloy_values(destination, args),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[destination.credentials.ready]),
                 )
             ]
@@ -274,8 +316,8 @@ class LoggingStack(pulumi.ComponentResource):
                     f"{name}-alloy",
                     ALLOY,
                     release="alloy",
-                    namespace=ns.ref,
-                    values=self._alloy_values(destination, args.node_agents.name),
+                    namespace=self.collector_namespace.ref,
+                    values=self._alloy_values(destination, args),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[loki]),
                 ),
             ]
@@ -428,12 +470,12 @@ class LoggingStack(pulumi.ComponentResource):
     def _cache(allocated_mb: int, cpu: str) -> dict[str, Any]:
         return {"allocatedMemory": allocated_mb, "allocatedCPU": cpu, "writebackSizeLimit": "16MB"}
 
-    @staticmethod
-    def _alloy_values(destination: LokiDestination, falco_namespace: str) -> dict[str, Any]:
+    @classmethod
+    def _alloy_values(cls, destination: LokiDestination, args: LoggingStackArgs) -> dict[str, Any]:
         env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
         values: dict[str, Any] = {
             "alloy": {
-                "configMap": {"content": alloy_pipeline(destination, falco_namespace)},
+                "configMap": {"content": alloy_pipeline(destination, args.node_agents.name, args.pod_logs)},
                 "extraEnv": env,
                 "resources": CONTAINERS["alloy"].values(),
                 "enableReporting": False,  # no usage reports to grafana.com from a security stack
@@ -456,6 +498,10 @@ class LoggingStack(pulumi.ComponentResource):
             # The PodLogs CRD is for Alloy's operator-style discovery, unused here.
             "crds": {"create": False},
         }
+        # Read by alloy 1.11.1 templates/containers/_agent.yaml (the container's volumeMounts) and
+        # templates/controllers/_pod.yaml (the pod's volumes).
+        mounts: list[dict[str, Any]] = []
+        volumes: list[dict[str, Any]] = []
         credentials = destination.credentials
         if credentials is not None:
             # The spoke's password reaches Alloy only through its Secret; the hub's CA as a file.
@@ -465,11 +511,46 @@ class LoggingStack(pulumi.ComponentResource):
                     "valueFrom": {"secretKeyRef": {"name": credentials.secret, "key": PASSWORD_KEY}},
                 }
             )
-            values["alloy"]["mounts"] = {"extra": [{"name": "fleet-hub", "mountPath": MOUNT, "readOnly": True}]}
-            values["controller"]["volumes"] = {
-                "extra": [{"name": "fleet-hub", "secret": {"secretName": credentials.secret}}]
-            }
+            mounts.append({"name": "fleet-hub", "mountPath": MOUNT, "readOnly": True})
+            volumes.append({"name": "fleet-hub", "secret": {"secretName": credentials.secret}})
+        if args.pod_logs == "files":
+            cls._file_reader(values, mounts, volumes, args.container_runtimes)
+        if mounts:
+            values["alloy"]["mounts"] = {"extra": mounts}
+            values["controller"]["volumes"] = {"extra": volumes}
         return values
+
+    @staticmethod
+    def _file_reader(
+        values: dict[str, Any], mounts: list[dict[str, Any]], volumes: list[dict[str, Any]], runtimes: tuple[str, ...]
+    ) -> None:
+        """Alloy reading the node's log files: the directories they are in, read-only (not the
+        chart's `mounts.varlog`, all of /var/log), its place in each file on an emptyDir, and a
+        read-only root filesystem. The files belong to root, readable by root's group except
+        CRI-O's: Alloy joins the group, or runs as root where CRI-O's files are to be read, and
+        holds no capability either way (the files' owner or group needs none)."""
+        # The kubelet makes /var/log/pods; docker's directory is missing on the other nodes of a
+        # cluster whose nodes differ (falco.containerRuntime a list): made empty there.
+        directories = {POD_LOG_DIRECTORY: "Directory"}
+        if "docker" in runtimes:
+            directories[DOCKER_CONTAINERS_DIRECTORY] = (
+                "Directory" if set(runtimes) == {"docker"} else "DirectoryOrCreate"
+            )
+        for index, (directory, kind) in enumerate(directories.items()):
+            name = f"pod-logs-{index}"
+            mounts.append({"name": name, "mountPath": directory, **READ_ONLY})
+            volumes.append({"name": name, "hostPath": {"path": directory, "type": kind}})
+        mounts.append({"name": "alloy-storage", "mountPath": ALLOY_STORAGE_PATH})
+        volumes.append({"name": "alloy-storage", "emptyDir": {}})
+        alloy = values["alloy"]
+        alloy["storagePath"] = ALLOY_STORAGE_PATH
+        pod = values["global"]["podSecurityContext"]
+        if ROOT_ONLY_RUNTIMES.intersection(runtimes):
+            user = {"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0}
+        else:
+            user = {"runAsNonRoot": True, "runAsUser": ALLOY_USER, "runAsGroup": ALLOY_USER}
+            pod["supplementalGroups"] = [ROOT_GROUP]
+        alloy["securityContext"] = {**RESTRICTED_CONTAINER, "readOnlyRootFilesystem": True, **user}
 
     def _loki_stack_values(self, args: LoggingStackArgs) -> dict[str, Any]:
         persistence: dict[str, Any] = {"enabled": True, "size": args.storage_size}

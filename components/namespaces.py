@@ -19,10 +19,11 @@ LEVELS = (RESTRICTED, BASELINE, PRIVILEGED)
 # test_pod_security.py): a later Kubernetes may tighten "latest", not these labels.
 POD_SECURITY_VERSION = "v1.33"
 # What each namespace runs. Monitoring (Prometheus, its operator, kube-state-metrics,
-# Grafana) and logging (Loki, its caches, Alloy) pass "restricted". Every pod that needs the
-# host runs in Falco's namespace: Falco (kernel driver, host paths), node-exporter (host
-# network and PID namespace, /proc and /sys) and, in the tutorial, Promtail (the node's log
-# files), so that namespace alone is "privileged".
+# Grafana) and logging (Loki, its caches, Alloy reading through the Kubernetes API) pass
+# "restricted". Every pod that needs the host runs in Falco's namespace: Falco (kernel driver,
+# host paths), node-exporter (host network and PID namespace, /proc and /sys) and a collector
+# reading the node's log files (Promtail in the tutorial, Alloy with logging.podLogs = files),
+# so that namespace alone is "privileged".
 LEVEL_OF_ROLE = {"monitoring": RESTRICTED, "logging": RESTRICTED, "falco": PRIVILEGED}
 # What the restricted level asks of a container (its pod sets runAsNonRoot).
 RESTRICTED_CONTAINER = {

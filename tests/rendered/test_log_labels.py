@@ -1,12 +1,14 @@
 """The labels users filter logs by, as Loki receives them: each line is run through the
 collector configuration the cluster receives (Alloy's ConfigMap, Promtail's Secret), and
 Falco's events through Falcosidekick's Loki output with its rendered environment
-(tests/support/log_sources.py)."""
+(tests/support/log_sources.py). Every test here runs on each committed stack and on dev with
+Alloy reading the node's files (logging.podLogs = files)."""
 
 import json
 import re
 
 import pytest
+from collector_files import COLLECTOR_STACKS, collector_stack
 from log_sources import (
     FALCO_DOCS_LINE,
     collector_ship,
@@ -51,6 +53,12 @@ FALCO_041_NOTICE_LINE = (
 FALCO_STDERR_LINE = "Fri Nov 27 17:00:00 2026: Falco version: 0.44.1 (x86_64)"
 
 needs_logql = pytest.mark.usefixtures("needs_node_logql")
+
+
+@pytest.fixture(scope="session", params=COLLECTOR_STACKS)
+def stack(request):
+    """Each committed stack, and dev reading the node's files, as the cluster receives it."""
+    return collector_stack(request.param)
 
 
 def docs_event(stack) -> dict:

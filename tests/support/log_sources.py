@@ -3,10 +3,12 @@ the configuration the cluster receives.
 
 The collectors' pipelines are read from their rendered configuration (Alloy's ConfigMap,
 Promtail's Secret) and executed here by a mirror of the upstream code that runs them:
-Prometheus relabelling (model/relabel/relabel.go Process), the Alloy 1.18 ``loki.process``
-stages (internal/component/loki/process/stages: match, json, labels, structured_metadata,
-static_labels, label_drop, label_keep) and Promtail 3.5's (clients/pkg/logentry/stages, the
-same stages plus cri and docker). Falcosidekick's Loki output is mirrored from its 2.32.0
+Prometheus relabelling (model/relabel/relabel.go Process), Alloy 1.18's log sources
+(loki.source.kubernetes; local.file_match and loki.source.file on the files the kubelet
+names), its ``loki.process`` stages (internal/component/loki/process/stages: match, json,
+labels, structured_metadata, static_labels, label_drop, label_keep, cri, docker) and
+Promtail 3.5's (clients/pkg/logentry/stages, the same stages, its own cri and docker).
+Falcosidekick's Loki output is mirrored from its 2.32.0
 source (outputs/loki.go newLokiPayload), fed with its rendered environment. A stage or
 relabel action the mirror does not know raises, so a pipeline this module cannot follow
 fails the tests instead of being half understood.
@@ -335,6 +337,53 @@ def docker_stage(entry: Entry) -> None:
             entry.line = entry.extracted["output"]
 
 
+def alloy_cri_stage(entry: Entry) -> None:
+    """Alloy's stage.cri (stages/cri.go, cri/parse.go ParseCRI) for full lines. Laxer than
+    Promtail's regex: the timestamp is not checked and the flag may be missing."""
+    line = entry.line
+    space = re.search(r"\s", line)
+    timestamp, rest = ("", line) if space is None else (line[: space.start()], line[space.start() :])
+    if not rest.startswith(" "):
+        return
+    rest = rest[1:]
+    stream = next((name for name in ("stdout", "stderr") if rest.startswith(name)), None)
+    if stream is None:
+        return
+    rest = rest[len(stream) :]
+    if not rest.startswith(" "):
+        return
+    rest = rest[1:]
+    flag = rest[:1] if rest[:1] in ("P", "F") else "F"
+    rest = rest[1:] if rest[:1] in ("P", "F") else rest
+    rest = rest.removeprefix(" ")
+    if flag == "P":
+        raise NotImplementedError("partial CRI lines (merged across entries) are not mirrored here")
+    entry.extracted |= {"flags": flag, "stream": stream, "content": rest, "time": timestamp}
+    entry.line = rest
+    entry.labels["stream"] = stream
+
+
+def alloy_docker_stage(entry: Entry) -> None:
+    """Alloy's stage.docker (stages/docker.go): the line unmarshalled into {log, stream,
+    time}; not a Docker line when that fails or `log` is empty. (Go matches JSON keys case-
+    insensitively as well; the runtimes write them lower-case.)"""
+    try:
+        data = json.loads(entry.line)
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    fields = {key: data.get(key) for key in ("log", "stream", "time")}
+    if any(value is not None and not isinstance(value, str) for value in fields.values()):
+        return  # json.Unmarshal fails on a field of another type
+    log, stream, time = (fields[key] or "" for key in ("log", "stream", "time"))
+    if log == "":
+        return
+    entry.extracted |= {"output": log, "stream": stream, "timestamp": time}
+    entry.line = log
+    entry.labels["stream"] = stream
+
+
 def run_alloy_stages(entry: Entry, stages: list[Block]) -> Entry | None:
     for stage in stages:
         kind, config = stage.name.removeprefix("stage."), stage.attributes
@@ -364,6 +413,10 @@ def run_alloy_stages(entry: Entry, stages: list[Block]) -> Entry | None:
         elif kind in ("label_drop", "label_keep"):
             keep = kind == "label_keep"
             entry.labels = {k: v for k, v in entry.labels.items() if (k in config["values"]) == keep}
+        elif kind in ("cri", "docker"):
+            if config or stage.blocks:
+                raise NotImplementedError(f"stage.{kind} arguments are not mirrored here")
+            (alloy_cri_stage if kind == "cri" else alloy_docker_stage)(entry)
         else:
             raise NotImplementedError(f"the Alloy stage {stage.name} is not mirrored here")
     return entry
@@ -444,9 +497,47 @@ def _field_selector_admits(selector: str, meta: Mapping[str, str]) -> bool:
     return True
 
 
+# Where the kubelet has the runtime write a container's log (pkg/kubelet/kuberuntime/helpers.go
+# BuildContainerLogsDirectory, buildContainerLogsPath; /var/log/pods is the kubelet's default
+# podLogsDir). A static pod's files go under the UID the kubelet gave it, which its mirror pod
+# in the API carries as the kubernetes.io/config.mirror annotation (pkg/kubelet/types).
+POD_LOGS_DIRECTORY = "/var/log/pods"
+MIRROR_ANNOTATION = "__meta_kubernetes_pod_annotation_kubernetes_io_config_mirror"
+
+
+def node_log_file(meta: Mapping[str, str], restarts: int = 0) -> str:
+    """The file on the node holding the log of the container `meta` describes."""
+    uid = meta.get(MIRROR_ANNOTATION) or meta["__meta_kubernetes_pod_uid"]
+    pod = "_".join((meta["__meta_kubernetes_namespace"], meta["__meta_kubernetes_pod_name"], uid))
+    return f"{POD_LOGS_DIRECTORY}/{pod}/{meta['__meta_kubernetes_pod_container_name']}/{restarts}.log"
+
+
+def glob_matches(pattern: str, path: str) -> bool:
+    """Go's filepath.Match for the patterns a pipeline uses (`*`, `?`, classes; no `**`)."""
+    if "**" in pattern or "{" in pattern:
+        raise NotImplementedError(f"the glob {pattern} is not mirrored here")
+    translated = "".join(
+        "[^/]*" if part == "*" else "[^/]" if part == "?" else part if part.startswith("[") else re.escape(part)
+        for part in re.findall(r"\[[^\]]*\]|[*?]|[^*?\[]+", pattern)
+    )
+    return re.fullmatch(translated, path) is not None
+
+
 def _discovered(components: dict[str, Block], ref: Any, meta: dict[str, str], env: dict[str, str]) -> dict | None:
-    """The target `meta` as the component `ref` points to exports it (None: not discovered or dropped)."""
+    """The target `meta` as the component `ref` points to exports it (None: not discovered or
+    dropped). local.file_match exports it once per file on the node its glob matches: here the
+    one file the kubelet names for the container."""
     component = _component(components, ref, "output" if ".relabel." in ref.path else "targets")
+    if component.name == "local.file_match":
+        if set(component.attributes) != {"path_targets"}:
+            raise NotImplementedError(f"local.file_match arguments {sorted(component.attributes)}")
+        upstream = _discovered(components, component.attributes["path_targets"], meta, env)
+        if upstream is None:
+            return None
+        if "__path_exclude__" in upstream:
+            raise NotImplementedError("__path_exclude__ is not mirrored here")
+        file = node_log_file(meta)
+        return {**upstream, "__path__": file} if glob_matches(upstream.get("__path__", ""), file) else None
     if component.name == "discovery.kubernetes":
         if component.attributes.get("role") != "pod":
             raise NotImplementedError(f"discovery.kubernetes role {component.attributes.get('role')}")
@@ -473,7 +564,18 @@ def _components(config: str) -> dict[str, Block]:
 
 def alloy_ship(config: str, meta: dict[str, str], line: str) -> list[Shipped]:
     """What Loki receives from Alloy (one per node, NODE_NAME set to its node) for one line
-    written by the container `meta` describes."""
+    written by the container `meta` describes: read through the Kubernetes API, decoded, or
+    from the node's file, in each runtime's format (runtime_lines)."""
+    return _alloy_ship(config, meta, line, runtime_lines(line))
+
+
+def alloy_ship_file_line(config: str, meta: dict[str, str], raw_line: str) -> list[Shipped]:
+    """What Loki receives from Alloy for one line of the container's file on the node, as the
+    runtime wrote it (`raw_line`); nothing from a source reading through the API."""
+    return _alloy_ship(config, meta, None, [raw_line])
+
+
+def _alloy_ship(config: str, meta: dict[str, str], decoded: str | None, raw_lines: list[str]) -> list[Shipped]:
     components = _components(config)
     env = {"NODE_NAME": meta["__meta_kubernetes_pod_node_name"]}
     sources = [c for c in components.values() if c.name.startswith("loki.source.")]
@@ -497,11 +599,21 @@ def alloy_ship(config: str, meta: dict[str, str], line: str) -> list[Shipped]:
                 raise NotImplementedError(f"forwarding to {component.name} is not mirrored here")
 
     for source in sources:
-        if source.name != "loki.source.kubernetes":
+        if source.name == "loki.source.kubernetes":
+            target = _discovered(components, source.attributes["targets"], meta, env)
+            if target is not None and decoded is not None:
+                deliver(Entry(public(target), decoded), source.attributes["forward_to"])
+        elif source.name == "loki.source.file":
+            # file.go: non-reserved labels; tailer.go adds the file's path as `filename`.
+            if set(source.attributes) != {"targets", "forward_to"} or source.blocks:
+                raise NotImplementedError(f"loki.source.file arguments {sorted(source.attributes)}")
+            target = _discovered(components, source.attributes["targets"], meta, env)
+            if target is not None:
+                labels = public(target) | {"filename": target["__path__"]}
+                for raw in raw_lines:
+                    deliver(Entry(dict(labels), raw), source.attributes["forward_to"])
+        else:
             raise NotImplementedError(f"{source.name} is not mirrored here")
-        target = _discovered(components, source.attributes["targets"], meta, env)
-        if target is not None:
-            deliver(Entry(public(target), line), source.attributes["forward_to"])
     return shipped
 
 
@@ -694,8 +806,8 @@ def runtime_lines(line: str) -> list[str]:
 
 def collector_ship(stack: RenderedStack, meta: dict[str, str], line: str) -> list[Shipped]:
     """What the stack's collector ships to Loki for `line` from the container `meta` describes:
-    through Alloy (read through the API, decoded), or through Promtail (read from the node's
-    file, in each runtime's format)."""
+    through Alloy (read through the API, decoded; or from the node's file, in each runtime's
+    format), or through Promtail (from the node's file, in each runtime's format)."""
     alloy = alloy_config(stack)
     if alloy is not None:
         return alloy_ship(alloy, meta, line)
