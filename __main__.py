@@ -42,7 +42,12 @@ hub = (
     HubConnection(
         "fleet",
         link,
-        [ns for ns in (namespaces.logging, namespaces.falco, namespaces.monitoring) if ns is not None],
+        # Where something sends: Falcosidekick and the agent; the collector where it runs.
+        [
+            namespaces.falco,
+            *([namespaces.logging] if cfg.logging.pod_logs == "api" else []),
+            *([namespaces.monitoring] if namespaces.monitoring else []),
+        ],
         on_cluster,
     )
     if link is not None
