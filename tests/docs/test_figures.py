@@ -976,6 +976,9 @@ SPOKE_SILENCE = claim(
 AGENT_INTERVAL = claim(
     r"the agent scrapes every (\d+) s\b", "test_the_spoke_agents_scrape_interval", within=(FLEET, None)
 )
+COLLECTOR_THRESHOLD = claim(
+    r"Above (\d+) nodes per cluster", "test_the_collector_threshold_in_the_fleet_guide", within=(FLEET, None)
+)
 claim(r"\bStep (\d+) alone\b", "not a figure: a step of the list above", within=(FLEET, None))
 claim(
     r"the hub answers with (401)\b",
@@ -1216,3 +1219,12 @@ def test_every_claim_names_a_test_that_exists():
             continue
         path, function = c.checked_by.split("::")
         assert f"\ndef {function}(" in (ROOT / path).read_text(), c.checked_by
+
+
+def test_the_collector_threshold_in_the_fleet_guide():
+    """Above how many nodes per cluster the guide says to read node files: where the sizing
+    model's ``collector_source`` turns from the API to the files."""
+    for match in found(COLLECTOR_THRESHOLD, FLEET):
+        nodes = int(match[1])
+        assert fleet_sizing.collector_source(nodes) == "api"
+        assert fleet_sizing.collector_source(nodes + 1) == "files"
