@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from falco_settings import PRIORITIES as FALCO_PRIORITIES
 from harness import Secret, fake_tls_outputs, run_program
 from promrules import RULE_GROUP, alert_name, as_prometheus_groups, promtool, run_promtool
 from scrape_paths import DECOY_NAMESPACE, FALCO_NAMESPACE, PATHS, Pod, ScrapedCluster, pod_ip, scraped, series_name
@@ -260,7 +261,8 @@ def down(service: str, pod: str, port: int, node: str) -> dict[str, str]:
     }
 
 
-PRIORITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
+# Falco's priorities as rule names spell them, most severe first (Falco numbers them 0 to 7).
+PRIORITIES = tuple(p.capitalize() for p in FALCO_PRIORITIES)
 
 
 def every_priority(c: Cluster) -> dict[str, str]:
