@@ -223,6 +223,9 @@ class FleetHub(pulumi.ComponentResource):
     def _receiver_values(args: FleetHubArgs) -> dict[str, Any]:
         shape = args.shape
         return {
+            # The Service is named after the release, as the gateway's route to it (metrics_route) says;
+            # the chart would otherwise name it "<release>-alloy" (templates/_helpers.tpl alloy.fullname).
+            "fullnameOverride": RECEIVER_RELEASE,
             "alloy": {
                 "configMap": {"content": receiver_pipeline(args.receiver_ports, args.prometheus_write_url)},
                 # Read by alloy 1.11.1 templates/containers/_agent.yaml (ports) and service.yaml.
