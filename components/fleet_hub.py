@@ -318,14 +318,15 @@ def receiver_map(ports: Mapping[str, int]) -> str:
 
 
 def metrics_route(namespace: str) -> str:
-    """nginx (the gateway's server block): a spoke's remote write, to its own receiver only."""
+    """nginx (the gateway's server block): a spoke's remote write, to its own receiver only.
+
+    No `if` refuses a user without a port: nginx would run it before basic auth, answering
+    a request without valid credentials 403 instead of 401 and telling spoke names from
+    others. Every user basic auth admits has a port (both come from fleet.spokes)."""
     receiver = f"{RECEIVER_RELEASE}.{namespace}.svc.cluster.local"
     return "\n".join(
         [
             f"location = {METRICS_PATH} {{",
-            '  if ($fleet_receiver_port = "") {',
-            "    return 403;",
-            "  }",
             f"  proxy_pass http://{receiver}:$fleet_receiver_port{RECEIVER_WRITE_PATH};",
             "}",
         ]
