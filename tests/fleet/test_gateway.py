@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import alloy_syntax
 import pytest
 from fleet import (
     SPOKES,
@@ -40,22 +39,23 @@ from fleet import (
     container,
     endpoints,
     exact_location,
+    gateway_conf,
+    gateway_pod,
+    labelled_by_port,
     mounted_file,
-    nginx_map,
+    receiver_pod,
+    receiver_ports,
+    receiver_routes,
     secret_data,
-    selected_by,
     spoke,
     upstreams,
 )
 from references import selects
-from rendering import RenderedStack, Workload
 
 from components.fleet_hub import (
-    GATEWAY_PODS,
     HTPASSWD_SECRET,
     LOGS_PATH,
     METRICS_PATH,
-    RECEIVER_PODS,
     RECEIVER_WRITE_PATH,
 )
 from components.fleet_spoke import SECRET
@@ -63,28 +63,8 @@ from components.fleet_spoke import SECRET
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 MISSING = NGINX is None and os.environ.get("CI") != "true"  # in CI, a missing nginx fails
 needs_nginx = pytest.mark.skipif(MISSING, reason="nginx is not installed: apt-get install nginx-light")
-NGINX_CONF = "/etc/nginx/nginx.conf"
-RECEIVER_MAP = "$fleet_receiver_port"
 PUSH = b'{"streams": [{"stream": {"job": "test"}, "values": [["1700000000000000000", "a line"]]}]}'
 REMOTE_WRITE = b"\x0a\x03snappy-compressed protobuf, as far as the gateway cares"
-
-
-def gateway_pod(hub: RenderedStack) -> Workload:
-    (pod,) = [w for w in hub.workloads() if selected_by(w, GATEWAY_PODS)]
-    return pod
-
-
-def gateway_conf(hub: RenderedStack) -> str:
-    pod = gateway_pod(hub)
-    return mounted_file(hub, pod, pod.containers(init=False)[0]["name"], NGINX_CONF)
-
-
-def receiver_ports(conf: str) -> dict[str, int]:
-    """The gateway's map: authenticated spoke -> the port of its receiver."""
-    source, entries = nginx_map(conf, RECEIVER_MAP)
-    assert source == "$remote_user"
-    assert entries.pop("default") == ""
-    return {user: int(port) for user, port in entries.items()}
 
 
 def password(name: str) -> str:
@@ -98,62 +78,23 @@ def password(name: str) -> str:
 # -- the receivers, without nginx -----------------------------------------------------------------
 
 
-def receiver_pod(hub: RenderedStack) -> Workload:
-    (pod,) = [w for w in hub.workloads() if selected_by(w, RECEIVER_PODS)]
-    return pod
-
-
-def receiver_pipeline(hub: RenderedStack) -> list[alloy_syntax.Block]:
-    pod = receiver_pod(hub)
-    run = container(pod, "alloy")["args"]
-    assert run[0] == "run", run
-    return alloy_syntax.parse(mounted_file(hub, pod, "alloy", run[1]))
-
-
-def component(ref: alloy_syntax.Ref) -> tuple[str, str]:
-    """(component, label) of a reference to a component's `receiver`."""
-    *name, label, export = ref.path.split(".")
-    assert export == "receiver", ref
-    return ".".join(name), label
-
-
-def labelled_by_port(blocks: list[alloy_syntax.Block], hub: RenderedStack) -> dict[int, str]:
-    """{port: the `cluster` every series received on it is written to the hub's Prometheus with}."""
-    by_label = {(b.name, b.label): b for b in blocks}
-    found: dict[int, str] = {}
-    receivers = [b for b in blocks if b.name == "prometheus.receive_http"]
-    assert receivers
-    for receiver in receivers:
-        (server,) = receiver.children("http")
-        port = server.attributes["listen_port"]
-        assert server.attributes["listen_address"] == "0.0.0.0"
-        (forward,) = receiver.attributes["forward_to"]
-        relabel = by_label[component(forward)]
-        assert relabel.name == "prometheus.relabel", forward
-        (rule,) = relabel.children("rule")
-        # No source labels and no regex: the rule applies to every series, whatever it says.
-        assert set(rule.attributes) <= {"target_label", "replacement", "action"}, rule.attributes
-        assert rule.attributes.get("action", "replace") == "replace"
-        assert rule.attributes["target_label"] == "cluster"
-        (onward,) = relabel.attributes["forward_to"]
-        write = by_label[component(onward)]
-        assert write.name == "prometheus.remote_write", onward
-        (endpoint,) = write.children("endpoint")
-        (target,) = list(UPSTREAM.finditer(endpoint.attributes["url"]))
-        assert target["path"] == "/api/v1/write"
-        service, namespace = target["host"].split(".")[:2]
-        prometheus = [e.pod.owner for e in endpoints(hub, service, namespace, int(target["port"]))]
-        assert prometheus and {p.kind for p in prometheus} == {"Prometheus"}, [str(p) for p in prometheus]
-        assert all(p.body["spec"]["enableRemoteWriteReceiver"] is True for p in prometheus)
-        assert port not in found, f"port {port} received twice"
-        found[port] = rule.attributes["replacement"]
-    return found
-
-
 def test_every_series_from_a_receiver_port_is_labelled_with_the_spoke_the_map_sends_there(hub_stack):
     mapped = receiver_ports(gateway_conf(hub_stack))
     assert set(mapped) == set(SPOKES)
-    assert labelled_by_port(receiver_pipeline(hub_stack), hub_stack) == {port: s for s, port in mapped.items()}
+    assert labelled_by_port(hub_stack) == {port: s for s, port in mapped.items()}
+
+
+def test_the_receivers_write_to_the_hubs_prometheus(hub_stack):
+    urls = {url for _, url in receiver_routes(hub_stack).values()}
+    assert urls
+    for url in urls:
+        (target,) = list(UPSTREAM.finditer(url))
+        assert target["path"] == "/api/v1/write"
+        service, namespace = target["host"].split(".")[:2]
+        prometheus = [e.pod.owner for e in endpoints(hub_stack, service, namespace, int(target["port"]))]
+        assert prometheus and {p.kind for p in prometheus} == {"Prometheus"}, [str(p) for p in prometheus]
+        # The endpoint /api/v1/write exists only with the receiver on.
+        assert all(p.body["spec"]["enableRemoteWriteReceiver"] is True for p in prometheus)
 
 
 def test_the_receivers_service_and_pods_expose_exactly_the_mapped_ports(hub_stack):

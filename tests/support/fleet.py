@@ -15,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import alloy_syntax
 from harness import Secret, environment_config, stack_reference
 from references import selects
 from rendering import Obj, RenderedStack, Workload, render_config
+
+from components.fleet_hub import GATEWAY_PODS, RECEIVER_PODS
 
 HUB_STACK = "organization/runtime-defense/hub"  # what the spokes' fleet.hubStack names
 SPOKES = ("spoke-a", "spoke-b")
@@ -200,3 +203,81 @@ def endpoints(stack: RenderedStack, service: str, namespace: str, port: int) -> 
 
 def selected_by(pod: Workload, labels: Mapping[str, str]) -> bool:
     return all(pod.labels.get(key) == value for key, value in labels.items())
+
+
+# -- the hub's front door, as rendered ------------------------------------------------------------
+
+NGINX_CONF = "/etc/nginx/nginx.conf"  # where the gateway's nginx image reads its configuration
+RECEIVER_MAP = "$fleet_receiver_port"  # the gateway's variable: the authenticated spoke's receiver port
+
+
+def gateway_pod(hub: RenderedStack) -> Workload:
+    (pod,) = [w for w in hub.workloads() if selected_by(w, GATEWAY_PODS)]
+    return pod
+
+
+def gateway_conf(hub: RenderedStack) -> str:
+    """The nginx.conf the gateway's container reads."""
+    pod = gateway_pod(hub)
+    return mounted_file(hub, pod, pod.containers(init=False)[0]["name"], NGINX_CONF)
+
+
+def receiver_ports(conf: str) -> dict[str, int]:
+    """The gateway's map: authenticated spoke -> the port of its receiver."""
+    source, entries = nginx_map(conf, RECEIVER_MAP)
+    assert source == "$remote_user", "the receiver must follow the user the gateway authenticated"
+    assert entries.pop("default") == ""
+    return {user: int(port) for user, port in entries.items()}
+
+
+def receiver_pod(hub: RenderedStack) -> Workload:
+    (pod,) = [w for w in hub.workloads() if selected_by(w, RECEIVER_PODS)]
+    return pod
+
+
+def alloy_pipeline(stack: RenderedStack, pod: Workload) -> list[alloy_syntax.Block]:
+    """The configuration the pod's Alloy runs (`alloy run <file>`), parsed."""
+    run = container(pod, "alloy")["args"]
+    assert run[0] == "run", run
+    return alloy_syntax.parse(mounted_file(stack, pod, "alloy", run[1]))
+
+
+def component(ref: alloy_syntax.Ref) -> tuple[str, str]:
+    """(component, label) of a reference to a component's `receiver`."""
+    *name, label, export = ref.path.split(".")
+    assert export == "receiver", ref
+    return ".".join(name), label
+
+
+def receiver_routes(hub: RenderedStack) -> dict[int, tuple[str, str]]:
+    """{port: (the `cluster` every series the hub's receivers take on that port is given, the
+    URL it is then written to)}, from the receivers' Alloy configuration."""
+    blocks = alloy_pipeline(hub, receiver_pod(hub))
+    by_label = {(b.name, b.label): b for b in blocks}
+    found: dict[int, tuple[str, str]] = {}
+    receivers = [b for b in blocks if b.name == "prometheus.receive_http"]
+    assert receivers
+    for receiver in receivers:
+        (server,) = receiver.children("http")
+        port = server.attributes["listen_port"]
+        assert server.attributes["listen_address"] == "0.0.0.0"
+        (forward,) = receiver.attributes["forward_to"]
+        relabel = by_label[component(forward)]
+        assert relabel.name == "prometheus.relabel", forward
+        (rule,) = relabel.children("rule")
+        # No source labels and no regex: the rule applies to every series, whatever it says.
+        assert set(rule.attributes) <= {"target_label", "replacement", "action"}, rule.attributes
+        assert rule.attributes.get("action", "replace") == "replace"
+        assert rule.attributes["target_label"] == "cluster"
+        (onward,) = relabel.attributes["forward_to"]
+        write = by_label[component(onward)]
+        assert write.name == "prometheus.remote_write", onward
+        (endpoint,) = write.children("endpoint")
+        assert port not in found, f"port {port} received twice"
+        found[port] = (rule.attributes["replacement"], endpoint.attributes["url"])
+    return found
+
+
+def labelled_by_port(hub: RenderedStack) -> dict[int, str]:
+    """{port: the `cluster` every series the hub's receivers take on that port is given}."""
+    return {port: cluster for port, (cluster, _) in receiver_routes(hub).items()}
