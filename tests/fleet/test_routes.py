@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import alloy_syntax
 from fleet import (
+    NGINX_CONF,
     Endpoint,
     container,
     endpoints,
@@ -36,7 +37,6 @@ from rendering import RenderedStack
 from components.fleet_hub import GATEWAY_PODS, RECEIVER_PODS
 from components.fleet_spoke import CREDENTIALS_OUTPUT, FLEET_OUTPUT, SECRET
 
-NGINX_CONF = "/etc/nginx/nginx.conf"  # where the gateway's nginx image reads its configuration
 LOKI_WRITE_PODS = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/component": "write"}
 # Who takes what a spoke sends, once through the gateway.
 TAKERS: Mapping[str, Mapping[str, str]] = {"logs": LOKI_WRITE_PODS, "events": LOKI_WRITE_PODS, "metrics": RECEIVER_PODS}
@@ -166,8 +166,8 @@ def test_the_metrics_route_picks_the_spokes_own_receiver_port(spoke_stack, hub_s
     (gateway, *_) = endpoints(hub_stack, service, namespace, port)
     conf = gateway_conf(hub_stack, gateway)
     source, ports = nginx_map(conf, "$fleet_receiver_port")
-    assert source == "$remote_user", "the receiver must follow the user the gateway authenticated"
     spoke = spoke_stack.name
+    assert source == "$remote_user", "the receiver must follow the user the gateway authenticated"
     assert ports.pop("default") == "" and set(ports) == set(hub_stack.run.exports[FLEET_OUTPUT].value["spokes"])
     (upstream,) = upstreams(exact_location(conf, path))
     assert upstream.port == "$fleet_receiver_port"
