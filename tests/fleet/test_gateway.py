@@ -16,6 +16,7 @@ Alloy on each port labels every series with the spoke the map sends there.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import random
@@ -115,9 +116,16 @@ def test_the_receivers_service_and_pods_expose_exactly_the_mapped_ports(hub_stac
         assert [(e.pod.owner.key, e.port) for e in behind] == [(pod.owner.key, port)]
 
 
+def user_file(conf: str) -> str:
+    """The file of users and password hashes the gateway's server checks every request against."""
+    found = re.findall(r"auth_basic_user_file\s+(\S+);", block(conf, "server"))
+    assert len(found) == 1, f"the gateway checks credentials against {found or 'no file'}"
+    return found[0]
+
+
 def test_the_gateway_checks_the_htpasswd_secret_the_hub_renders(hub_stack):
     conf = gateway_conf(hub_stack)
-    (path,) = re.findall(r"auth_basic_user_file\s+(\S+);", block(conf, "server"))
+    path = user_file(conf)
     pod = gateway_pod(hub_stack)
     mounted = mounted_file(hub_stack, pod, pod.containers(init=False)[0]["name"], path)
     assert mounted == secret_data(hub_stack.get("Secret", HTPASSWD_SECRET))[".htpasswd"]
@@ -247,6 +255,38 @@ def local_conf(conf: str, address: str, port: int, prefix: Path, htpasswd: Path,
     return conf
 
 
+def start_nginx(prefix: Path, address: str, port: int, cleanup: contextlib.ExitStack) -> Path:
+    """nginx on ``prefix``/nginx.conf, in the foreground, until ``cleanup`` stops it; its log."""
+    log = prefix / "nginx.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(NGINX), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    cleanup.callback(stop)
+    deadline = time.monotonic() + 10
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited ({process.returncode}):\n{log.read_text()}")
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return log
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"nginx did not listen on {address}:{port}:\n{log.read_text()}")
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def gateway(hub_stack) -> Iterator[Gateway]:
     """The hub's gateway, running: one nginx for the module."""
@@ -255,53 +295,31 @@ def gateway(hub_stack) -> Iterator[Gateway]:
     conf = gateway_conf(hub_stack)
     address = loopback_address()
     stubs: dict[str, Stub] = {}
-    for upstream in upstreams(block(conf, "server")):
-        if not upstream.port.startswith("$"):
+    with contextlib.ExitStack() as cleanup:
+
+        def stub(key: str, port: int = 0) -> Stub:
+            started = Stub.start(key, address, port)
+            cleanup.callback(started.server.server_close)
+            cleanup.callback(started.server.shutdown)
+            return started
+
+        for upstream in upstreams(block(conf, "server")):
             key = f"{upstream.service}:{upstream.port}"
-            stubs.setdefault(key, Stub.start(key, address))
-    for user, port in receiver_ports(conf).items():
-        stubs[f"receiver of {user}:{port}"] = Stub.start(f"receiver of {user}", address, port)
-    # World-readable: nginx's workers run as an unprivileged user when the master is root.
-    prefix = Path(tempfile.mkdtemp(prefix="fleet-gateway-", dir="/tmp"))
-    prefix.chmod(0o755)
-    pod = gateway_pod(hub_stack)
-    (user_file,) = re.findall(r"auth_basic_user_file\s+(\S+);", conf)
-    htpasswd = prefix / "htpasswd"
-    htpasswd.write_text(mounted_file(hub_stack, pod, pod.containers(init=False)[0]["name"], user_file))
-    htpasswd.chmod(0o644)
-    port = free_port(address)
-    (prefix / "nginx.conf").write_text(local_conf(conf, address, port, prefix, htpasswd, stubs))
-    log = prefix / "nginx.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(NGINX), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"nginx exited ({process.returncode}):\n{log.read_text()}")
-            try:
-                socket.create_connection((address, port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"nginx did not listen on {address}:{port}:\n{log.read_text()}")
-                time.sleep(0.05)
-        yield Gateway(address, port, stubs, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for stub in stubs.values():
-            stub.server.shutdown()
-            stub.server.server_close()
-        shutil.rmtree(prefix, ignore_errors=True)
+            if not upstream.port.startswith("$") and key not in stubs:
+                stubs[key] = stub(key)
+        for user, port in receiver_ports(conf).items():
+            stubs[f"receiver of {user}:{port}"] = stub(f"receiver of {user}", port)
+        # World-readable: nginx's workers run as an unprivileged user when the master is root.
+        prefix = Path(tempfile.mkdtemp(prefix="fleet-gateway-", dir="/tmp"))
+        cleanup.callback(shutil.rmtree, prefix, ignore_errors=True)
+        prefix.chmod(0o755)
+        pod = gateway_pod(hub_stack)
+        htpasswd = prefix / "htpasswd"
+        htpasswd.write_text(mounted_file(hub_stack, pod, pod.containers(init=False)[0]["name"], user_file(conf)))
+        htpasswd.chmod(0o644)
+        port = free_port(address)
+        (prefix / "nginx.conf").write_text(local_conf(conf, address, port, prefix, htpasswd, stubs))
+        yield Gateway(address, port, stubs, start_nginx(prefix, address, port, cleanup))
 
 
 @pytest.fixture
