@@ -54,7 +54,7 @@ def on_cluster(run: ProgramRun) -> list[str]:
     return [f"{r.type} {r.name}" for r in run.resources if r.type.startswith("kubernetes:")]
 
 
-def test_spoke_as_password_is_the_same_resource_with_the_same_inputs(hub_stack, hub_without_b):
+def test_spoke_a_keeps_the_same_password_resource_with_the_same_inputs(hub_stack, hub_without_b):
     def password(run: ProgramRun, spoke: str):
         (found,) = [r for r in run.of_type(PASSWORD) if r.name == f"fleet-{spoke}"]
         return found
