@@ -175,7 +175,7 @@ class Stub:
                 pass
 
         stub = cls(name, ThreadingHTTPServer((address, port), Handler))
-        threading.Thread(target=stub.server.serve_forever, daemon=True).start()
+        threading.Thread(target=stub.server.serve_forever, args=(0.05,), daemon=True).start()
         return stub
 
     @property
