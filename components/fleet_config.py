@@ -177,10 +177,15 @@ def _receiver_ports(r: ConfigReader, value: Any, spokes: tuple[str, ...]) -> Map
     """Each spoke's receiver port: from its name, unless fleet.receiverPorts says otherwise (for
     the rare two names that would share one)."""
     key = "fleet.receiverPorts"
-    chosen: dict[str, Any] = {}
-    if value is not None:
-        chosen = r.mapping(key, value, spokes) if spokes else r.mapping(key, value, ())
     low, high = RECEIVER_PORTS
+    admitted = ", ".join(spokes) or "none yet"
+    chosen: dict[str, Any] = {}
+    if isinstance(value, dict):
+        chosen = value
+        for spoke in [name for name in chosen if name not in spokes]:
+            r.problem(f"{key}.{spoke}", chosen[spoke], f"names no spoke of fleet.spokes (it admits {admitted})")
+    elif value is not None:
+        r.problem(key, value, f"must be a map of admitted spokes to ports from {low} to {high}")
     ports: dict[str, int] = {}
     for spoke in spokes:
         port = r.integer(f"{key}.{spoke}", chosen.get(spoke), receiver_port(spoke), low, high)
@@ -215,6 +220,9 @@ def _hub_ingress(r: ConfigReader, value: Any) -> HubIngress | None:
             "fleet.ingress.host (the DNS name spokes dial) and fleet.ingress.controllerNamespace, e.g. "
             "`pulumi config set --path fleet.ingress.host telemetry.example.com`",
         )
+        return None
+    if not isinstance(value, dict):
+        r.problem(key, value, "must be a map with keys host, className, controllerNamespace")
         return None
     value = r.mapping(key, value, ("host", "className", "controllerNamespace"))
     host, class_name, controller = value.get("host"), value.get("className"), value.get("controllerNamespace")

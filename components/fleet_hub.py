@@ -223,6 +223,9 @@ class FleetHub(pulumi.ComponentResource):
     def _receiver_values(args: FleetHubArgs) -> dict[str, Any]:
         shape = args.shape
         return {
+            # The Service is named after the release, as the gateway's route to it (metrics_route) says;
+            # the chart would otherwise name it "<release>-alloy" (templates/_helpers.tpl alloy.fullname).
+            "fullnameOverride": RECEIVER_RELEASE,
             "alloy": {
                 "configMap": {"content": receiver_pipeline(args.receiver_ports, args.prometheus_write_url)},
                 # Read by alloy 1.11.1 templates/containers/_agent.yaml (ports) and service.yaml.
@@ -315,14 +318,15 @@ def receiver_map(ports: Mapping[str, int]) -> str:
 
 
 def metrics_route(namespace: str) -> str:
-    """nginx (the gateway's server block): a spoke's remote write, to its own receiver only."""
+    """nginx (the gateway's server block): a spoke's remote write, to its own receiver only.
+
+    No `if` refuses a user without a port: nginx would run it before basic auth, answering
+    a request without valid credentials 403 instead of 401 and telling spoke names from
+    others. Every user basic auth admits has a port (both come from fleet.spokes)."""
     receiver = f"{RECEIVER_RELEASE}.{namespace}.svc.cluster.local"
     return "\n".join(
         [
             f"location = {METRICS_PATH} {{",
-            '  if ($fleet_receiver_port = "") {',
-            "    return 403;",
-            "  }",
             f"  proxy_pass http://{receiver}:$fleet_receiver_port{RECEIVER_WRITE_PATH};",
             "}",
         ]

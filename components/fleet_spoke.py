@@ -34,10 +34,12 @@ class HubLink(pulumi.ComponentResource):
     ):
         super().__init__("runtime-defense:fleet:HubLink", name, None, opts)
         hub = pulumi.StackReference(f"{name}-hub", stack_name=hub_stack, opts=pulumi.ResourceOptions(parent=self))
-        fleet: pulumi.Output[Any] = hub.require_output(FLEET_OUTPUT).apply(
+        # get_output, not require_output: a stack without the output (a standalone one) is told
+        # apart by admitted(), where require_output would fail with a bare KeyError.
+        fleet: pulumi.Output[Any] = hub.get_output(FLEET_OUTPUT).apply(
             lambda value: admitted(value, hub_stack, cluster, falco_namespace)
         )
-        passwords = hub.require_output(CREDENTIALS_OUTPUT)
+        passwords = hub.get_output(CREDENTIALS_OUTPUT)
         self.cluster = cluster
         self.admission: pulumi.Output[str] = fleet.apply(lambda value: value["clusterName"])  # the hub's name
         self.password: pulumi.Output[str] = pulumi.Output.secret(
@@ -71,8 +73,13 @@ class HubConnection(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def admitted(fleet: Mapping[str, Any], hub_stack: str, cluster: str, falco_namespace: str) -> Mapping[str, Any]:
+def admitted(fleet: Mapping[str, Any] | None, hub_stack: str, cluster: str, falco_namespace: str) -> Mapping[str, Any]:
     """The hub's ``fleet`` output, once it is known to admit this spoke as its Falco watches it."""
+    if fleet is None:
+        raise pulumi.RunError(
+            f"runtime-defense:fleet.hubStack = {hub_stack!r} is no hub: it exports no `{FLEET_OUTPUT}` output "
+            "(a standalone stack, or a stack never deployed); name the hub's stack"
+        )
     if fleet.get("role") != "hub":
         raise pulumi.RunError(f"runtime-defense:fleet.hubStack = {hub_stack!r} is no hub (its fleet.role is not hub)")
     if cluster not in fleet.get("spokes", []):

@@ -31,7 +31,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -327,6 +327,21 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+async def _settle() -> None:
+    """Runs to its end what a failed program left pending (registrations waiting on the output
+    that failed, other outputs), its own failures ignored (the program's error is the one
+    reported), so that nothing of it is still running, or failing, in the next evaluation."""
+    manager = settings._get_rpc_manager()
+    while True:
+        try:
+            await wait_for_rpcs()
+        except Exception:
+            manager.unhandled_exception = None
+            manager.exception_traceback = None
+            continue
+        return
+
+
 class Secret(str):
     """A config value the test stores as a secret (`pulumi config set --secret`)."""
 
@@ -408,6 +423,7 @@ def run_program(
         with environment({**BASE_ENVIRONMENT, **(environ or {})}):
             _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
     except Exception as error:
+        _sync_await(_settle())
         if not expect_error:
             raise
         return ProgramRun(resources=monitor.registrations, error=error)
