@@ -37,19 +37,26 @@ if command -v npm >/dev/null; then
   npm ci --prefix tests/support/logql --no-audit --no-fund --loglevel=error ||
     tool_missing "npm ci --prefix tests/support/logql failed"
 fi
-# promtool (Debian's `prometheus` package) runs the alert rules in tests/rules/: installed with
-# apt-get as root, or through sudo where it needs no password (GitHub's runners).
-if ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
+# Debian's packages for the rest: promtool (`prometheus`) runs the alert rules in tests/rules/,
+# busybox the shell of Falco's image (the preflight's script), nginx a fleet hub's gateway
+# (tests/fleet). Installed with apt-get as root, or through sudo where it needs no password
+# (GitHub's runners).
+packages=""
+venv/bin/python tests/support/tools.py promtool >/dev/null 2>&1 || packages="$packages prometheus"
+venv/bin/python tests/support/tools.py busybox >/dev/null 2>&1 || packages="$packages busybox"
+venv/bin/python tests/support/tools.py nginx >/dev/null 2>&1 || packages="$packages nginx-light"
+if [ -n "$packages" ] && command -v apt-get >/dev/null; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo -n"
   if [ -z "$sudo" ] || sudo -n true 2>/dev/null; then
+    # shellcheck disable=SC2086 # one word per package
     { $sudo apt-get update -qq &&
-      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } \
-      >/dev/null || echo "test.sh: apt-get could not install prometheus (promtool)" >&2
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages; } \
+      >/dev/null || echo "test.sh: apt-get could not install$packages" >&2
   fi
 fi
 # Every tool, found as the tests find it.
-for tool in helm node-logql promtool; do
+for tool in helm node-logql promtool busybox nginx; do
   if ! why=$(venv/bin/python tests/support/tools.py "$tool" 2>&1 >/dev/null); then
     tool_missing "$why"
   fi

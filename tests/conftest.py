@@ -27,3 +27,13 @@ def needs_node_logql() -> str:
 @pytest.fixture
 def needs_promtool() -> str:
     return tools.require_promtool()
+
+
+@pytest.fixture
+def needs_busybox() -> str:
+    return tools.require_busybox()
+
+
+@pytest.fixture
+def needs_nginx() -> str:
+    return tools.require_nginx()

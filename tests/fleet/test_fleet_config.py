@@ -302,7 +302,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {**SPOKE, "logging": {"retention": "7d"}},
-        ['runtime-defense:logging = "<set>": a spoke runs no Loki: its logs go to the hub'],
+        ['runtime-defense:logging.retention = "<set>": a spoke runs no Loki: its logs go to the hub'],
         id="spoke-with-logging",
     ),
     pytest.param(

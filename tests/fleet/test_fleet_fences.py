@@ -48,7 +48,7 @@ def test_only_the_gateway_reaches_the_spokes_receivers():
     receivers = [
         (w, p["containerPort"])
         for w in hub.workloads()
-        if w.owner.name == "fleet-receiver-alloy"
+        if w.owner.name == "fleet-receiver"
         for c in w.containers(init=False)
         for p in c.get("ports") or []
         if p.get("name", "").startswith("spoke-")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
-import os
 import random
 import re
 import shutil
@@ -52,6 +51,7 @@ from fleet import (
     upstreams,
 )
 from references import selects
+from tools import require_nginx
 
 from components.fleet_hub import (
     HTPASSWD_SECRET,
@@ -61,9 +61,7 @@ from components.fleet_hub import (
 )
 from components.fleet_spoke import SECRET
 
-NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
-MISSING = NGINX is None and os.environ.get("CI") != "true"  # in CI, a missing nginx fails
-needs_nginx = pytest.mark.skipif(MISSING, reason="nginx is not installed: apt-get install nginx-light")
+needs_nginx = pytest.mark.usefixtures("needs_nginx")
 PUSH = b'{"streams": [{"stream": {"job": "test"}, "values": [["1700000000000000000", "a line"]]}]}'
 REMOTE_WRITE = b"\x0a\x03snappy-compressed protobuf, as far as the gateway cares"
 
@@ -255,12 +253,12 @@ def local_conf(conf: str, address: str, port: int, prefix: Path, htpasswd: Path,
     return conf
 
 
-def start_nginx(prefix: Path, address: str, port: int, cleanup: contextlib.ExitStack) -> Path:
+def start_nginx(nginx: str, prefix: Path, address: str, port: int, cleanup: contextlib.ExitStack) -> Path:
     """nginx on ``prefix``/nginx.conf, in the foreground, until ``cleanup`` stops it; its log."""
     log = prefix / "nginx.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(NGINX), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+            [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -290,8 +288,7 @@ def start_nginx(prefix: Path, address: str, port: int, cleanup: contextlib.ExitS
 @pytest.fixture(scope="module")
 def gateway(hub_stack) -> Iterator[Gateway]:
     """The hub's gateway, running: one nginx for the module."""
-    if NGINX is None:
-        pytest.fail("nginx is not installed: apt-get install nginx-light (the gateway tests need it under CI=true)")
+    nginx = require_nginx()
     conf = gateway_conf(hub_stack)
     address = loopback_address()
     stubs: dict[str, Stub] = {}
@@ -319,7 +316,7 @@ def gateway(hub_stack) -> Iterator[Gateway]:
         htpasswd.chmod(0o644)
         port = free_port(address)
         (prefix / "nginx.conf").write_text(local_conf(conf, address, port, prefix, htpasswd, stubs))
-        yield Gateway(address, port, stubs, start_nginx(prefix, address, port, cleanup))
+        yield Gateway(address, port, stubs, start_nginx(nginx, prefix, address, port, cleanup))
 
 
 @pytest.fixture

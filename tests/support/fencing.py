@@ -86,15 +86,15 @@ def fleet_intended(stack: RenderedStack) -> list[tuple[str, int, tuple[str, ...]
     receivers = [
         (w, port)
         for w in stack.workloads()
-        if w.owner.name == "fleet-receiver-alloy"
+        if w.owner.name == "fleet-receiver"
         for c in w.containers(init=False)
         for port in [p["containerPort"] for p in c.get("ports") or [] if p.get("name", "").startswith("spoke-")]
     ]
     assert receivers, "a hub renders a receiver port per spoke"
     return [
         (r"loki-gateway", 8080, ("fleet ingress controller",)),
-        *[(r"fleet-receiver-alloy", port, ("fleet gateway",)) for _, port in receivers],
-        (r"fleet-receiver-alloy", 12345, ("prometheus",)),
+        *[(r"fleet-receiver", port, ("fleet gateway",)) for _, port in receivers],
+        (r"fleet-receiver", 12345, ("prometheus",)),
         (r"loki-write", 3100, ("collector", "falcosidekick", "fleet gateway")),
         (r"kube-prometheus-stack-prometheus", 9090, ("grafana", "prometheus", "fleet receivers")),
     ]
@@ -126,7 +126,7 @@ def clients(stack, name: str) -> list[Source]:
             ("PrometheusAgent", "kube-prometheus-stack-prometheus"),  # a fleet's spoke
         ],
         "fleet gateway": [("Deployment", "loki-gateway")],
-        "fleet receivers": [("Deployment", "fleet-receiver-alloy")],
+        "fleet receivers": [("Deployment", "fleet-receiver")],
         "grafana": [("Deployment", "kube-prometheus-stack-grafana")],
         "collector": [("DaemonSet", "alloy"), ("DaemonSet", "loki-promtail")],
         "falcosidekick": [("Deployment", "falcosidekick")],

