@@ -14,9 +14,11 @@ generated passwords, IDs) is unknown, and everything derived from it stays unkno
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import hashlib
 import json
+import logging
 import os
 import runpy
 import sys
@@ -407,7 +409,73 @@ def run_program(
     With ``expect_error`` the program's exception is returned in ``error`` together with
     whatever was registered before it, instead of being raised. With ``preview`` the program
     runs as in `pulumi preview` of a stack with no resources yet (see ``ProgramMocks``).
+
+    The same evaluation asked for again (same config, secrets, stack, reads and mode, in the
+    base environment, with no emulator, whose keys are new each time) is answered with a copy
+    of the first one's result: the program is deterministic there, and many tests start from
+    the same stacks.
     """
+    key = None
+    if not emulators and environ is None and not expect_error:
+        key = json.dumps(
+            [_marked(config), sorted(secret_keys), stack, sorted(map(list, (reads or {}).items())), preview],
+            sort_keys=True,
+            default=repr,
+        )
+        if key in _EVALUATED:
+            first, said = _EVALUATED[key]
+            for level, message in said:  # what the program logged, logged again
+                PROGRAM_LOG.log(level, message)
+            return copy.deepcopy(first)
+    said = []
+    recording = _Recording(said)
+    PROGRAM_LOG.addHandler(recording)
+    try:
+        run = _evaluate(config, secret_keys, stack, emulators, reads, expect_error, preview, environ)
+    finally:
+        PROGRAM_LOG.removeHandler(recording)
+    if key is not None:
+        _EVALUATED[key] = (copy.deepcopy(run), said)
+    return run
+
+
+_EVALUATED: dict[str, tuple[ProgramRun, list[tuple[int, str]]]] = {}
+# Where the program's `pulumi.log` messages go under the mocks (the engine's diagnostics in a
+# real run); they propagate to the root logger, where pytest's caplog sees them.
+PROGRAM_LOG = logging.getLogger("pulumi.program")
+PROGRAM_LOG.setLevel(logging.DEBUG)
+
+
+class _Recording(logging.Handler):
+    def __init__(self, said: list[tuple[int, str]]):
+        super().__init__(logging.DEBUG)
+        self.said = said
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append((record.levelno, record.getMessage()))
+
+
+def _marked(value: Any) -> Any:
+    """``value`` with each config value stored as a secret told apart from a plain one."""
+    if isinstance(value, Secret):
+        return {"__secret__": str(value)}
+    if isinstance(value, dict):
+        return {k: _marked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_marked(v) for v in value]
+    return value
+
+
+def _evaluate(
+    config: Mapping[str, Any],
+    secret_keys: Iterable[str],
+    stack: str,
+    emulators: Iterable[Emulator],
+    reads: Mapping[tuple[str, str], dict] | None,
+    expect_error: bool,
+    preview: bool,
+    environ: Mapping[str, str | None] | None,
+) -> ProgramRun:
     config = {**BASE_CONFIG, **config}
     monitoring = config.get("monitoring")
     if isinstance(monitoring, dict) and str(monitoring.get("deploy")).lower() == "false" and "grafana" not in config:
@@ -417,7 +485,9 @@ def run_program(
     settings.ROOT.set(None)
     set_all_config(stack_config(config), [f"{PROJECT}:{k}" for k in secret_keys])
     monitor = RecordingMonitor(ProgramMocks(emulators, reads, preview=preview))
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=PROGRAM_LOG
+    )
 
     try:
         with environment({**BASE_ENVIRONMENT, **(environ or {})}):

@@ -134,6 +134,23 @@ def analyze(
     ]
 
 
+# What the pack reported on each CRD: the same chart's CRDs, megabytes each, reach every stack
+# alike, and a resource's findings depend on nothing but its type, name and properties.
+_CRD_FINDINGS: dict[tuple[str, str, bytes], list[Finding]] = {}
+
+
+def _analyzed(resource: Resource, pack: _PolicyAnalyzerServicer, properties: struct_pb2.Struct) -> list[Finding]:
+    if not resource.type.endswith(":CustomResourceDefinition"):
+        return analyze(resource, pack, properties)
+    key = (resource.type, resource.name, properties.SerializeToString(deterministic=True))
+    if key not in _CRD_FINDINGS:
+        _CRD_FINDINGS[key] = [
+            Finding(f.policy, f.level, f.message, "" if f.urn == resource.urn else f.urn)
+            for f in analyze(resource, pack, properties)
+        ]
+    return [Finding(f.policy, f.level, f.message, f.urn or resource.urn) for f in _CRD_FINDINGS[key]]
+
+
 def analyze_stack(
     resources: list[Resource], pack: _PolicyAnalyzerServicer | None = None, stack_only: bool = False
 ) -> list[Finding]:
@@ -142,7 +159,7 @@ def analyze_stack(
     pack = pack or servicer()
     # Each resource's properties marshalled once, for both requests (CRDs are megabytes).
     structs = [_struct(r.props) for r in resources]
-    found = [] if stack_only else [f for r, s in zip(resources, structs, strict=True) for f in analyze(r, pack, s)]
+    found = [] if stack_only else [f for r, s in zip(resources, structs, strict=True) for f in _analyzed(r, pack, s)]
     request = proto.AnalyzeStackRequest(
         resources=[
             proto.AnalyzerResource(type=r.type, properties=s, urn=r.urn, name=r.name)

@@ -13,19 +13,22 @@ test session.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
 import re
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 from harness import ROOT, ProgramRun, Secret, environment_config, kubernetes_type, run_program
-from tools import require_helm
+from tools import helm_version, require_helm
 
 from components.charts import PINNED_CHARTS, PinnedChart
 
@@ -34,6 +37,8 @@ KUBERNETES_VERSION = "1.33"
 # `pulumi up` sees. The first one on a fresh cluster sees none of them.
 CRD_API_VERSIONS = ("monitoring.coreos.com/v1",)
 HOOK = "helm.sh/hook"
+# `helm template`'s output, parsed, by what it depends on (helm_template).
+RENDER_CACHE = ROOT / ".pytest_cache" / "helm-renders"
 
 # The committed stacks, as the tests render them: (stack, config).
 STACKS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -195,12 +200,40 @@ def releases(run: ProgramRun) -> dict[str, Release]:
     return found
 
 
+@cache
+def cached_helm_version(binary: str) -> str:
+    return helm_version(binary)
+
+
 def helm_template(
     release: Release, api_versions: tuple[str, ...] = CRD_API_VERSIONS, crds: bool = True
 ) -> list[dict[str, Any]]:
     """`helm template` of one release, hooks included (callers split them off); without a
-    usable Helm the calling test is skipped (failed under CI=true, tests/support/tools.py)."""
+    usable Helm the calling test is skipped (failed under CI=true, tests/support/tools.py).
+
+    Each rendering is kept on disk (``RENDER_CACHE``), keyed by everything it depends on: the
+    Helm binary's version, the archive's sha256, the release, namespace, Kubernetes and API
+    versions and every values file. The test workers, which each render the stacks they need,
+    then render each release once between them, and a second run renders nothing again."""
     helm = require_helm()
+    texts = (*release.values_files, json.dumps(release.values))
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                cached_helm_version(helm),
+                release.chart.sha256,
+                release.name,
+                release.namespace,
+                KUBERNETES_VERSION,
+                list(api_versions),
+                crds,
+                list(texts),
+            ]
+        ).encode()
+    ).hexdigest()
+    cached = RENDER_CACHE / f"{key}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         args = [
             helm,
@@ -215,14 +248,19 @@ def helm_template(
         ]
         for api in api_versions:
             args += ["--api-versions", api]
-        for index, text in enumerate((*release.values_files, json.dumps(release.values))):
+        for index, text in enumerate(texts):
             path = Path(tmp) / f"values-{index}.yaml"
             path.write_text(text)
             args += ["--values", str(path)]
         out = subprocess.run(args, capture_output=True, text=True)
     if out.returncode != 0:
         raise AssertionError(f"helm template {release.name} ({release.chart.label}) failed:\n{out.stderr}")
-    return load_documents(out.stdout)
+    documents = load_documents(out.stdout)
+    RENDER_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(documents))
+    os.replace(partial, cached)  # whole or not at all, whichever worker writes it
+    return documents
 
 
 def is_hook(body: Mapping[str, Any]) -> bool:
