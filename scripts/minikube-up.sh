@@ -146,7 +146,12 @@ fi
 driver=$(minikube profile list -o json 2>/dev/null |
   python3 -c 'import json, sys; p = [v for v in json.load(sys.stdin).get("valid", []) if v["Name"] == sys.argv[1]]; print(p[0]["Config"]["Driver"] if p else "")' \
     "$cluster" || true)
-reachable() { python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)' "$1" "$2" 2>/dev/null; }
+# How long a probe waits for an answer (an address nothing answers at may drop it silently).
+probe_seconds="${MINIKUBE_UP_PROBE_SECONDS:-3}"
+reachable() {
+  python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))' \
+    "$1" "$2" "$probe_seconds" 2>/dev/null
+}
 
 if reachable "$node_ip" "$api_port"; then
   # A Service's NodePort listens on the node's address, where its API server answers.
