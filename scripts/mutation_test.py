@@ -55,8 +55,8 @@ MUTANTS = [
     Mutant(
         "M02",
         "components/logging_stack.py",
-        '"extraEnv": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],',
-        '"extraEnv": [],',
+        'env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]',
+        "env: list[dict[str, Any]] = []",
         "the collector's field selector matches no pod: no log shipped",
     ),
     Mutant(
@@ -172,7 +172,7 @@ MUTANTS = [
         "components/falco.py",
         '"modernEbpf": {"leastPrivileged": args.driver == LEAST_PRIVILEGED_DRIVER},',
         '"modernEbpf": {"leastPrivileged": False},',
-        "Falco runs fully privileged on modern_ebpf",
+        "Falco on modern_ebpf loses its unconfined AppArmor profile: AppArmor denies the /proc reads its events need",
     ),
     Mutant(
         "M19",
@@ -220,8 +220,8 @@ MUTANTS = [
     Mutant(
         "M25",
         "components/scraping.py",
-        '"endpoints": [{"port": port, "path": path, "interval": "30s"}],',
-        '"endpoints": [{"port": "http", "path": path, "interval": "30s"}],',
+        '"endpoints": [{"port": port, "path": path, "interval": "30s", "relabelings": [NODE_RELABELING]}],',
+        '"endpoints": [{"port": "http", "path": path, "interval": "30s", "relabelings": [NODE_RELABELING]}],',
         "Prometheus scrapes a port the Service does not have: the exporters' metrics vanish",
     ),
     # -- teardown, links, fences, alert scope, tools ------------------------------------------------
@@ -275,6 +275,35 @@ MUTANTS = [
         "    if in_ci():\n",
         "    if False:\n",
         "under CI=true a missing tool only skips its tests: a CI that lost Helm passes",
+    ),
+    # -- the fleet ------------------------------------------------------------------------------
+    Mutant(
+        "M33",
+        "components/logging_stack.py",
+        '"locationSnippet": "proxy_set_header X-Scope-OrgID $remote_user;",',
+        '"locationSnippet": "",',
+        "a spoke's logs land in whatever tenant its request names: one spoke writes as another",
+    ),
+    Mutant(
+        "M34",
+        "components/fleet_hub.py",
+        '    target_label = "cluster"',
+        '    target_label = "cluster_checked"',
+        "the hub keeps the cluster label a spoke claims: one spoke's series pass for another's",
+    ),
+    Mutant(
+        "M35",
+        "components/falco_metrics.py",
+        'FLEET_METRICS = "up|kube_node_info',
+        'FLEET_METRICS = "kube_node_info',
+        "spokes ship no `up`: the hub cannot tell a spoke that stopped sending, nor a scrape target down",
+    ),
+    Mutant(
+        "M36",
+        "components/fleet_hub.py",
+        "transforms=[protected] if args.spokes else []",
+        "transforms=[]",
+        "`pulumi destroy` of a hub cuts off its spokes without a word",
     ),
 ]
 
