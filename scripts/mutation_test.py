@@ -55,7 +55,7 @@ MUTANTS = [
     Mutant(
         "M02",
         "components/logging_stack.py",
-        'env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]',
+        'env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]',  # noqa: E501
         "env: list[dict[str, Any]] = []",
         "the collector's field selector matches no pod: no log shipped",
     ),
