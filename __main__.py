@@ -7,7 +7,7 @@ from components.cluster import kubernetes_provider
 from components.event_pipeline import FalcoEventPipeline, FalcoEventPipelineArgs
 from components.fences import HubFences, IngressFences, IngressFencesArgs, grafana_peer, grafana_users, prometheus_peer
 from components.fleet_hub import FleetHub, FleetHubArgs, fleet_shape
-from components.fleet_spoke import FLEET_HUB_ANNOTATION, HubConnection, HubLink
+from components.fleet_spoke import FLEET_HUB_ANNOTATION, HubConnection, HubConnectionArgs, HubLink, HubLinkArgs
 from components.fleet_view import FleetView
 from components.grafana_api import GeneratedAdmin, GrafanaApi, GrafanaApiArgs, existing_grafana_credentials
 from components.grafana_wiring import BaselinePrometheus, ExistingPrometheus, GrafanaWiring, GrafanaWiringArgs
@@ -27,7 +27,11 @@ on_cluster = pulumi.ResourceOptions(providers=[kubernetes_provider(cfg.kubernete
 shape = fleet_shape(len(fleet.spokes), fleet.nodes_per_cluster, cfg.logging.retention) if fleet.is_hub else None
 
 # A spoke: what its hub gives it (endpoints, CA, its own credentials), once the hub admits it.
-link = HubLink("fleet-hub", fleet.hub_stack or "", fleet.name, cfg.namespaces.falco) if fleet.is_spoke else None
+link = (
+    HubLink("fleet-hub", HubLinkArgs(fleet.hub_stack or "", fleet.name, cfg.namespaces.falco), on_cluster)
+    if fleet.is_spoke
+    else None
+)
 namespaces = StackNamespaces(
     "runtime-defense",
     cfg.namespaces,
@@ -41,13 +45,15 @@ namespaces = StackNamespaces(
 hub = (
     HubConnection(
         "fleet",
-        link,
-        # Where something sends: Falcosidekick and the agent; the collector where it runs.
-        [
-            namespaces.falco,
-            *([namespaces.logging] if cfg.logging.pod_logs == "api" else []),
-            *([namespaces.monitoring] if namespaces.monitoring else []),
-        ],
+        HubConnectionArgs(
+            link,
+            # Where something sends: Falcosidekick and the agent; the collector where it runs.
+            [
+                namespaces.falco,
+                *([namespaces.logging] if cfg.logging.pod_logs == "api" else []),
+                *([namespaces.monitoring] if namespaces.monitoring else []),
+            ],
+        ),
         on_cluster,
     )
     if link is not None

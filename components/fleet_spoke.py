@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -20,6 +21,13 @@ CREDENTIALS_OUTPUT = "fleetSpokeCredentials"
 FLEET_HUB_ANNOTATION = "runtime-defense/fleet-hub"
 
 
+@dataclass(frozen=True)
+class HubLinkArgs:
+    hub_stack: str  # fleet.hubStack
+    cluster: str  # fleet.clusterName: the user the hub admits this spoke as
+    falco_namespace: str  # must be the hub's: its alerts watch that namespace on every cluster
+
+
 class HubLink(pulumi.ComponentResource):
     """Reads the hub's stack (``pulumi.StackReference``): the endpoints to push to, the CA
     that signed the hub's certificate, and this spoke's own password, which the hub issued
@@ -29,10 +37,9 @@ class HubLink(pulumi.ComponentResource):
     (the spoke's namespaces, so everything) is never deployed otherwise.
     """
 
-    def __init__(
-        self, name: str, hub_stack: str, cluster: str, falco_namespace: str, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: HubLinkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("runtime-defense:fleet:HubLink", name, None, opts)
+        hub_stack, cluster, falco_namespace = args.hub_stack, args.cluster, args.falco_namespace
         hub = pulumi.StackReference(f"{name}-hub", stack_name=hub_stack, opts=pulumi.ResourceOptions(parent=self))
         # get_output, not require_output: a stack without the output (a standalone one) is told
         # apart by admitted(), where require_output would fail with a bare KeyError.
@@ -51,13 +58,18 @@ class HubLink(pulumi.ComponentResource):
         self.register_outputs({"hubCluster": self.admission, "logsUrl": self.logs_url, "metricsUrl": self.metrics_url})
 
 
+@dataclass(frozen=True)
+class HubConnectionArgs:
+    link: HubLink
+    senders: Sequence[Namespace]  # where the collector, Falcosidekick and the agent run
+
+
 class HubConnection(pulumi.ComponentResource):
     """Keeps what a spoke's senders need of its hub (its user, password and the hub's CA) as
     a Secret in each of their namespaces: the collector's, Falcosidekick's, the agent's."""
 
-    def __init__(
-        self, name: str, link: HubLink, senders: Sequence[Namespace], opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: HubConnectionArgs, opts: pulumi.ResourceOptions | None = None):
+        link, senders = args.link, args.senders
         super().__init__("runtime-defense:fleet:HubConnection", name, None, opts)
         data: dict[str, pulumi.Input[str]] = {
             USERNAME_KEY: link.cluster,
