@@ -1,6 +1,6 @@
 """CPU and memory for every container the stack runs, sized for a default minikube.
 
-The quick start's minikube (`minikube start --cpus=2 --memory=4096`) has 2 CPU and 4 GiB,
+The README's minikube (`minikube start --cpus=2 --memory=4096`) has 2 CPU and 4 GiB,
 and its own control plane requests about 0.75 CPU. Most charts here declare no resources
 at all (and Loki's caches default to 11 GiB), so the program sets every one: requests are
 what the scheduler reserves, memory limits stop one runaway pod from taking the node. No
