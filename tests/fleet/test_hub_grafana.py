@@ -18,7 +18,7 @@ import promql_parser
 import pytest
 from harness import ProgramRun
 from hub_wiring import FALCO_NAMESPACE, FLEET, UPSTREAM_DASHBOARDS, run_hub_wiring
-from queries import expand, logql_errors, logql_stream_selectors, promql_metrics
+from queries import expand, logql_errors, logql_stream_selectors, promql_children, promql_metrics
 
 from components import alerts, dashboards
 from components.fleet_view import CLUSTER, FleetView
@@ -32,15 +32,6 @@ MERGING = {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "co
 
 def parse(query: str):
     return promql_parser.parse(expand(query.replace("$cluster", PICKED)))
-
-
-def _children(node) -> list:
-    found = [
-        child
-        for attribute in ("expr", "lhs", "rhs", "param", "vector_selector")
-        if (child := getattr(node, attribute, None)) is not None and not isinstance(child, (str, int, float))
-    ]
-    return found + list(getattr(node, "args", None) or [])
 
 
 def _matchers(selector) -> dict[str, tuple[str, str]]:
@@ -77,7 +68,7 @@ def cluster_leaks(query: str) -> list[str]:
                 leaks.append("vector() outside a label_replace naming the cluster")
             elif name == "label_replace" and node.args[1].val == CLUSTER:
                 cluster_named = True
-        for child in _children(node):
+        for child in promql_children(node):
             visit(child, cluster_named)
 
     visit(parse(query), False)
@@ -91,7 +82,7 @@ def selectors(query: str) -> list[tuple[str, dict[str, tuple[str, str]]]]:
     def visit(node) -> None:
         if isinstance(node, promql_parser.VectorSelector):
             found.append((node.name, _matchers(node)))
-        for child in _children(node):
+        for child in promql_children(node):
             visit(child)
 
     visit(parse(query))

@@ -8,23 +8,11 @@ import json
 import promql_parser
 import pytest
 from harness import Secret, run_program
+from queries import promql_selectors
 
 HEALTH_GROUP = "Falco sensor health"
 NODE_LEVEL = {"kube_node_info"}
 NAMESPACE = "runtime-security"  # not the default, so that a hard-coded "falco" shows
-
-
-def selectors(node) -> list:
-    if isinstance(node, promql_parser.VectorSelector):
-        return [node]
-    found = []
-    for attribute in ("expr", "lhs", "rhs", "param", "vector_selector"):
-        child = getattr(node, attribute, None)
-        if child is not None and not isinstance(child, (str, int, float)):
-            found += selectors(child)
-    for child in getattr(node, "args", None) or []:
-        found += selectors(child)
-    return found
 
 
 def namespace_matchers(selector) -> tuple[str, ...]:
@@ -47,7 +35,7 @@ def test_the_health_alerts_select_only_the_stacks_falco_namespace(config):
         for data in rule["datas"]:
             model = json.loads(data["model"])
             if model.get("expr"):
-                for selector in selectors(promql_parser.parse(model["expr"])):
+                for selector in promql_selectors(promql_parser.parse(model["expr"])):
                     read.setdefault(rule["name"], set()).add((selector.name, namespace_matchers(selector)))
     assert len(read) >= 4, read  # the rules that read series: coverage, targets, system calls...
     unscoped = {

@@ -7,7 +7,7 @@ import json
 import promql_parser
 import pytest
 from harness import Secret, run_program
-from queries import expand, logql_errors, promql_metrics
+from queries import expand, logql_errors, promql_metrics, promql_selectors
 
 # The metrics each profile really exports, from the pinned releases' sources (see
 # components/falco_metrics.py for the files): Falcosidekick 2.32.0 and Falco 0.44.1 native
@@ -337,22 +337,10 @@ def test_the_critical_rule_counts_at_the_sensor(wired):
 
 def vector_selectors(query: str) -> list[tuple[str, dict[str, tuple[str, str]]]]:
     """(metric, {label: (operator, value)}) for every series selector of a PromQL query."""
-    found = []
-
-    def visit(node) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            matchers = {m.name: (str(m.op).rsplit(".", 1)[-1], m.value) for m in node.matchers.matchers}
-            found.append((node.name, matchers))
-            return
-        for attribute in ("expr", "lhs", "rhs", "param", "vector_selector"):
-            child = getattr(node, attribute, None)
-            if child is not None and not isinstance(child, (str, int, float)):
-                visit(child)
-        for child in getattr(node, "args", None) or []:
-            visit(child)
-
-    visit(promql_parser.parse(expand(query)))
-    return found
+    return [
+        (node.name, {m.name: (str(m.op).rsplit(".", 1)[-1], m.value) for m in node.matchers.matchers})
+        for node in promql_selectors(promql_parser.parse(expand(query)))
+    ]
 
 
 # Nodes belong to no namespace; every other series a rule reads must be the stack's own.

@@ -28,23 +28,26 @@ def expand(query: str) -> str:
     return query
 
 
+def promql_children(node) -> list:
+    """The sub-expressions of a parsed PromQL node (promql_parser's AST)."""
+    found = [
+        child
+        for attribute in ("expr", "lhs", "rhs", "param", "vector_selector")
+        if (child := getattr(node, attribute, None)) is not None and not isinstance(child, (str, int, float))
+    ]
+    return found + list(getattr(node, "args", None) or [])
+
+
+def promql_selectors(node) -> list[promql_parser.VectorSelector]:
+    """Every series selector of a parsed PromQL expression, in the order written."""
+    if isinstance(node, promql_parser.VectorSelector):
+        return [node]
+    return [selector for child in promql_children(node) for selector in promql_selectors(child)]
+
+
 def promql_metrics(query: str) -> set[str]:
     """The metric names a PromQL query selects; raises ValueError if it does not parse."""
-    names: set[str] = set()
-
-    def visit(node) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            names.add(node.name)
-            return
-        for attribute in ("expr", "lhs", "rhs", "param", "vector_selector"):
-            child = getattr(node, attribute, None)
-            if child is not None and not isinstance(child, (str, int, float)):
-                visit(child)
-        for child in getattr(node, "args", None) or []:
-            visit(child)
-
-    visit(promql_parser.parse(expand(query)))
-    return names
+    return {selector.name for selector in promql_selectors(promql_parser.parse(expand(query)))}
 
 
 def _logql(queries: list[str]) -> list[dict]:
