@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,6 @@ from tools import PROMTOOL
 
 RULE_GROUP = "grafana:alerting/ruleGroup:RuleGroup"
 OPERATORS = {"gt": ">", "lt": "<"}
-
-
-def promtool() -> tuple[str | None, str]:
-    """(path of promtool, or None; why not): tests/support/tools.py's finder."""
-    return PROMTOOL.find().path, PROMTOOL.missing() or ""
 
 
 def alert_name(title: str) -> str:
@@ -91,3 +88,56 @@ def run_promtool(binary: str, directory: Path, group: dict[str, Any], tests: lis
         [binary, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120, cwd=directory
     )
     return PromtoolResult(result.returncode == 0, result.stdout + result.stderr)
+
+
+FAILED_TEST = re.compile(r"^\s*name: \[(\d+)\]", re.MULTILINE)
+
+
+def failures_by_test(output: str) -> dict[int, str]:
+    """promtool's report split per failed test group: every failure of each (each starts with
+    the group's name, ``[<number>] ...``)."""
+    starts = list(FAILED_TEST.finditer(output))
+    reported: dict[int, str] = defaultdict(str)
+    for i, match in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else None
+        reported[int(match.group(1))] += output[match.start() : end]
+    return dict(reported)
+
+
+def run_scenarios(
+    scenarios: Sequence[Any],
+    inputs: Sequence[dict[str, str]],
+    groups: Sequence[dict[str, Any]],
+    to_test: Callable[[Any, dict[str, Any], str, dict[str, str]], dict[str, Any] | None],
+    directory: Path,
+) -> dict[str, str]:
+    """Every scenario (with its input series) against every rule group, one ``promtool test
+    rules`` per group: what failed, per scenario id. ``to_test`` writes one scenario's test
+    of one group (None where the scenario checks nothing of it); a scenario that checks
+    nothing at all fails."""
+    binary = PROMTOOL.find().path
+    assert binary is not None, PROMTOOL.missing()
+    failures: dict[str, str] = defaultdict(str)
+    ran: set[str] = set()
+    for index, group in enumerate(groups):
+        tests = []
+        for number, (scenario, series) in enumerate(zip(scenarios, inputs, strict=True)):
+            test = to_test(scenario, group, f"[{number}] {scenario.what}", series)
+            if test is not None:
+                tests.append(test)
+                ran.add(scenario.id)
+        if not tests:
+            continue
+        where = directory / str(index)
+        where.mkdir()
+        result = run_promtool(binary, where, group, tests)
+        if result.passed:
+            continue
+        reported = failures_by_test(result.output)
+        for number, scenario in enumerate(scenarios):
+            if number in reported or not reported:
+                failures[scenario.id] += f"{group['name']}:\n{reported.get(number, result.output)}\n"
+    for scenario in scenarios:
+        if scenario.id not in ran:
+            failures[scenario.id] += "the scenario checks nothing"
+    return dict(failures)

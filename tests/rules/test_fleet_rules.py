@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 from hub_wiring import FLEET, run_hub_wiring
-from promrules import RULE_GROUP, alert_name, as_prometheus_groups, promtool, run_promtool
+from promrules import RULE_GROUP, alert_name, as_prometheus_groups, run_scenarios
 from scrape_paths import ScrapedCluster, scraped, series_name
 from test_promtool_rules import (
     BLIND,
@@ -67,8 +66,7 @@ from test_promtool_rules import (
 from components.alerts import SPOKE_SILENT
 from components.fleet_view import CLUSTER
 
-PROMTOOL, WHY_NOT = promtool()
-pytestmark = pytest.mark.skipif(PROMTOOL is None, reason=WHY_NOT)
+pytestmark = pytest.mark.usefixtures("needs_promtool")
 
 HUB, SPOKE_A, SPOKE_B = FLEET.clusters
 SILENT_AT = 20  # samples: the spoke's last one is at 4m45s
@@ -423,41 +421,11 @@ def promtool_test(scenario: FleetScenario, group: dict[str, Any], name: str, inp
     }
 
 
-FAILED_TEST = re.compile(r"^\s*name: \[(\d+)\]", re.MULTILINE)
-
-
 def run_deployment(deployment: tuple[str, bool], directory: Path) -> dict[str, str]:
     scenarios = [s for s in SCENARIOS if s.deployment == deployment]
     assert scenarios
     inputs = [s.inputs(clusters(deployment[0])) for s in scenarios]
-    failures: dict[str, str] = defaultdict(str)
-    ran: set[str] = set()
-    for index, group in enumerate(deployed(deployment).groups):
-        tests = []
-        for number, (scenario, series) in enumerate(zip(scenarios, inputs, strict=True)):
-            test = promtool_test(scenario, group, f"[{number}] {scenario.what}", series)
-            if test is not None:
-                tests.append(test)
-                ran.add(scenario.id)
-        if not tests:
-            continue
-        where = directory / str(index)
-        where.mkdir()
-        result = run_promtool(PROMTOOL, where, group, tests)
-        if result.passed:
-            continue
-        starts = list(FAILED_TEST.finditer(result.output))
-        reported: dict[int, str] = defaultdict(str)  # every failure of each test group
-        for i, match in enumerate(starts):
-            end = starts[i + 1].start() if i + 1 < len(starts) else None
-            reported[int(match.group(1))] += result.output[match.start() : end]
-        for number, scenario in enumerate(scenarios):
-            if number in reported or not reported:
-                failures[scenario.id] += f"{group['name']}:\n{reported.get(number, result.output)}\n"
-    for scenario in scenarios:
-        if scenario.id not in ran:
-            failures[scenario.id] += "the scenario checks nothing"
-    return dict(failures)
+    return run_scenarios(scenarios, inputs, deployed(deployment).groups, promtool_test, directory)
 
 
 DEPLOYMENTS = sorted({s.deployment for s in SCENARIOS})

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from falco_settings import PRIORITIES as FALCO_PRIORITIES
 from harness import Secret, fake_tls_outputs, run_program
-from promrules import RULE_GROUP, alert_name, as_prometheus_groups, promtool, run_promtool
+from promrules import RULE_GROUP, alert_name, as_prometheus_groups, run_scenarios
 from scrape_paths import DECOY_NAMESPACE, FALCO_NAMESPACE, PATHS, Pod, ScrapedCluster, pod_ip, scraped, series_name
 
 from components import event_export, falco
@@ -38,7 +38,6 @@ from components.falco_metrics import (
     SYSCALLS_SEEN,
 )
 
-PROMTOOL, WHY_NOT = promtool()
 pytestmark = pytest.mark.usefixtures("needs_promtool")
 
 STEP = "15s"
@@ -802,18 +801,6 @@ def promtool_test(
     }
 
 
-FAILED_TEST = re.compile(r"^\s*name: \[(\d+)\]", re.MULTILINE)
-
-
-def failures_by_test(output: str) -> dict[int, str]:
-    """promtool's report split per failed test group (each failure starts with its name)."""
-    starts = list(FAILED_TEST.finditer(output))
-    return {
-        int(match.group(1)): output[match.start() : starts[i + 1].start() if i + 1 < len(starts) else len(output)]
-        for i, match in enumerate(starts)
-    }
-
-
 def run_deployment(deployment: str, directory: Path) -> dict[str, str]:
     """Every scenario of one deployment, one ``promtool test rules`` per rule group: what
     failed, per scenario id."""
@@ -821,30 +808,7 @@ def run_deployment(deployment: str, directory: Path) -> dict[str, str]:
     assert scenarios
     path, profile = scenarios[0].path, scenarios[0].profile
     inputs = [s.inputs(Cluster(scraped(path, profile), profile)) for s in scenarios]
-    failures: dict[str, str] = defaultdict(str)
-    ran: set[str] = set()
-    for index, group in enumerate(deployed(deployment).groups):
-        tests = []
-        for number, (scenario, series) in enumerate(zip(scenarios, inputs, strict=True)):
-            test = promtool_test(scenario, group, f"[{number}] {scenario.what}", series)
-            if test is not None:
-                tests.append(test)
-                ran.add(scenario.id)
-        if not tests:
-            continue
-        where = directory / str(index)
-        where.mkdir()
-        result = run_promtool(PROMTOOL, where, group, tests)
-        if result.passed:
-            continue
-        reported = failures_by_test(result.output)
-        for number, scenario in enumerate(scenarios):
-            if number in reported or not reported:
-                failures[scenario.id] += f"{group['name']}:\n{reported.get(number, result.output)}\n"
-    for scenario in scenarios:
-        if scenario.id not in ran:
-            failures[scenario.id] += "the scenario checks nothing"
-    return dict(failures)
+    return run_scenarios(scenarios, inputs, deployed(deployment).groups, promtool_test, directory)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
