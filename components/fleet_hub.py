@@ -26,9 +26,9 @@ from components import manifests
 from components.charts import ALLOY, helm_chart
 from components.fleet_config import HubIngress
 from components.fleet_sizing import HubShape, hub_load, hub_shape
-from components.logging_stack import ALLOY_USER, LokiTenancy
 from components.logging_stack import RELEASE as LOKI_RELEASE
-from components.namespaces import RESTRICTED_CONTAINER, Namespace
+from components.logging_stack import LokiTenancy, alloy_values
+from components.namespaces import Namespace
 from components.pki import KEY_PARAMETERS
 from components.pki_config import PkiConfig
 from components.sizing import CONTAINERS
@@ -226,29 +226,21 @@ class FleetHub(pulumi.ComponentResource):
             # The Service is named after the release, as the gateway's route to it (metrics_route) says;
             # the chart would otherwise name it "<release>-alloy" (templates/_helpers.tpl alloy.fullname).
             "fullnameOverride": RECEIVER_RELEASE,
-            "alloy": {
-                "configMap": {"content": receiver_pipeline(args.receiver_ports, args.prometheus_write_url)},
-                # Read by alloy 1.11.1 templates/containers/_agent.yaml (ports) and service.yaml.
-                "extraPorts": [
-                    {"name": f"spoke-{index}", "port": port, "targetPort": port, "protocol": "TCP"}
-                    for index, port in enumerate(args.receiver_ports.values())
-                ],
-                "resources": {
-                    "requests": {"cpu": CONTAINERS["alloy"].cpu, "memory": shape.receiver_memory_request},
-                    "limits": {"memory": shape.receiver_memory_limit},
+            **alloy_values(
+                {
+                    "configMap": {"content": receiver_pipeline(args.receiver_ports, args.prometheus_write_url)},
+                    # Read by alloy 1.11.1 templates/containers/_agent.yaml (ports) and service.yaml.
+                    "extraPorts": [
+                        {"name": f"spoke-{index}", "port": port, "targetPort": port, "protocol": "TCP"}
+                        for index, port in enumerate(args.receiver_ports.values())
+                    ],
+                    "resources": {
+                        "requests": {"cpu": CONTAINERS["alloy"].cpu, "memory": shape.receiver_memory_request},
+                        "limits": {"memory": shape.receiver_memory_limit},
+                    },
                 },
-                "enableReporting": False,
-                "securityContext": {
-                    **RESTRICTED_CONTAINER,
-                    "runAsNonRoot": True,
-                    "runAsUser": ALLOY_USER,
-                    "runAsGroup": ALLOY_USER,
-                },
-            },
-            "configReloader": {"resources": CONTAINERS["alloy-config-reloader"].values()},
-            "global": {"podSecurityContext": {"fsGroup": ALLOY_USER, "seccompProfile": {"type": "RuntimeDefault"}}},
-            "controller": {"type": "deployment", "replicas": shape.receiver_replicas},
-            "crds": {"create": False},
+                {"type": "deployment", "replicas": shape.receiver_replicas},
+            ),
             # The receivers read nothing of the cluster's: no ClusterRole for pod discovery.
             "rbac": {"create": False},
         }

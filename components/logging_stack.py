@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -123,6 +124,30 @@ ROOT_ONLY_RUNTIMES = frozenset({"cri-o"})
 ROOT_GROUP = 0
 # The environment variable holding a spoke's password at its hub, in Alloy's container.
 FLEET_PASSWORD_ENV = "FLEET_PASSWORD"
+
+
+def alloy_values(alloy: Mapping[str, Any], controller: Mapping[str, Any]) -> dict[str, Any]:
+    """Chart values for a Grafana Alloy (alloy 1.11.1) with ``alloy``'s settings (its pipeline,
+    resources...) and ``controller``'s, as every Alloy of the stack runs: at the "restricted"
+    level as the image's non-root user, with no usage reports and no CRDs."""
+    return {
+        "alloy": {
+            **alloy,
+            "enableReporting": False,  # no usage reports to grafana.com from a security stack
+            # The image runs as root unless told otherwise; nothing here needs root.
+            "securityContext": {
+                **RESTRICTED_CONTAINER,
+                "runAsNonRoot": True,
+                "runAsUser": ALLOY_USER,
+                "runAsGroup": ALLOY_USER,
+            },
+        },
+        "configReloader": {"resources": CONTAINERS["alloy-config-reloader"].values()},
+        "global": {"podSecurityContext": {"fsGroup": ALLOY_USER, "seccompProfile": {"type": "RuntimeDefault"}}},
+        "controller": dict(controller),
+        # The PodLogs CRD is for Alloy's operator-style discovery, unused here.
+        "crds": {"create": False},
+    }
 
 
 @dataclass(frozen=True)
@@ -473,31 +498,19 @@ class LoggingStack(pulumi.ComponentResource):
     @classmethod
     def _alloy_values(cls, destination: LokiDestination, args: LoggingStackArgs) -> dict[str, Any]:
         env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
-        values: dict[str, Any] = {
-            "alloy": {
+        values = alloy_values(
+            {
                 "configMap": {"content": alloy_pipeline(destination, args.node_agents.name, args.pod_logs)},
                 "extraEnv": env,
                 "resources": CONTAINERS["alloy"].values(),
-                "enableReporting": False,  # no usage reports to grafana.com from a security stack
-                # The image runs as root unless told otherwise; nothing here needs root.
-                "securityContext": {
-                    **RESTRICTED_CONTAINER,
-                    "runAsNonRoot": True,
-                    "runAsUser": ALLOY_USER,
-                    "runAsGroup": ALLOY_USER,
-                },
             },
-            "configReloader": {"resources": CONTAINERS["alloy-config-reloader"].values()},
-            "global": {"podSecurityContext": {"fsGroup": ALLOY_USER, "seccompProfile": {"type": "RuntimeDefault"}}},
-            "controller": {
+            {
                 "type": "daemonset",
                 "tolerations": [
                     {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
                 ],
             },
-            # The PodLogs CRD is for Alloy's operator-style discovery, unused here.
-            "crds": {"create": False},
-        }
+        )
         # Read by alloy 1.11.1 templates/containers/_agent.yaml (the container's volumeMounts) and
         # templates/controllers/_pod.yaml (the pod's volumes).
         mounts: list[dict[str, Any]] = []
